@@ -1,0 +1,61 @@
+// swift-tools-version:6.0
+//
+// git-ml: a Git-native MLOps tool. The targets below are layered bottom up;
+// a target imports only the ones listed before it (see docs/architecture.md).
+import PackageDescription
+
+let package = Package(
+    name: "git-ml",
+    platforms: [.macOS(.v14)],
+    products: [
+        // Named git-ml so that `git ml ...` finds it on PATH.
+        .executable(name: "git-ml", targets: ["git-ml"]),
+    ],
+    dependencies: [
+        // Command-line parsing, help and completion for every subcommand.
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // YAML for .mlops/config.yaml and (later) job, environment and data specs.
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.0"),
+        // SHA-256 over BoringSSL's assembly: the object store's hash at openssl speed.
+        .package(url: "https://github.com/apple/swift-crypto", "3.0.0"..<"5.0.0"),
+    ],
+    targets: [
+        // libgit2 as a system library (pkg-config libgit2, apt libgit2-dev).
+        .systemLibrary(
+            name: "CGit2",
+            pkgConfig: "libgit2",
+            providers: [.apt(["libgit2-dev"]), .brew(["libgit2"])]
+        ),
+        // Swift over libgit2: repositories, objects, refs with compare-and-swap,
+        // notes, and snapshot trees of a dirty work tree. No C type leaks out.
+        .target(name: "GitKit", dependencies: ["CGit2"]),
+        // The content-addressed store under .git/ml/objects: atomic writes,
+        // streaming and parallel SHA-256, folder manifests, checkout, verification.
+        .target(name: "ObjectStore", dependencies: [
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+        // The domain: run records and the ledger that keeps them under refs/ml/*,
+        // workspace config, hooks, queries, diffs and fsck. The one entry point
+        // (`Workspace`) for everything above.
+        .target(name: "Workspace", dependencies: [
+            "GitKit", "ObjectStore",
+            .product(name: "Yams", package: "Yams"),
+        ], exclude: ["Resources"]),
+        // Execution: process supervision, the live metrics feed, the run executor.
+        .target(name: "Engine", dependencies: ["Workspace"]),
+        // The `git ml` subcommands: options, validation, one call below, rendering.
+        .target(name: "GitMLCommands", dependencies: [
+            "Workspace", "Engine",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        // The executable: a few lines.
+        .executableTarget(name: "git-ml", dependencies: ["GitMLCommands"]),
+
+        .testTarget(name: "GitKitTests", dependencies: ["GitKit"]),
+        .testTarget(name: "ObjectStoreTests", dependencies: ["ObjectStore"]),
+        .testTarget(name: "WorkspaceTests", dependencies: ["Workspace"]),
+        // Drives the built git-ml binary in fresh repositories, as a user does.
+        .testTarget(name: "EndToEndTests", dependencies: ["git-ml", "GitKit", "ObjectStore"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,83 @@
+import CGit2
+import Foundation
+
+/// What the work tree held at one moment, as git objects.
+public struct WorkTreeSnapshot: Sendable, Equatable {
+    /// The commit HEAD points at.
+    public var head: ObjectID
+    /// The tree of `head`.
+    public var headTree: ObjectID
+    /// The tree of the work tree: `headTree` when clean, else a new tree with
+    /// every tracked change and every untracked, not ignored file.
+    public var tree: ObjectID
+    /// Paths that differ from `head` (empty when clean).
+    public var changedPaths: [String]
+    public var isDirty: Bool { !changedPaths.isEmpty }
+}
+
+extension Repository {
+    /// Snapshots the work tree into git objects without touching the index, the
+    /// stash or any file of the work tree. Ignored files are left out, as `git add -A` would.
+    public func snapshotWorkTree() throws -> WorkTreeSnapshot {
+        guard let head = try headCommit() else {
+            throw GitError(code: .unbornBranch, operation: "read HEAD", message: "the repository has no commit yet")
+        }
+        guard let workdir = workDirectory else {
+            throw GitError(code: .bareRepository, operation: "snapshot the work tree", message: "the repository is bare")
+        }
+        let headTree = try readCommit(head).tree
+        let changed = try changedPaths()
+        if changed.isEmpty {
+            return WorkTreeSnapshot(head: head, headTree: headTree, tree: headTree, changedPaths: [])
+        }
+        var updates: [(action: git_tree_update_t, id: ObjectID?, mode: FileMode, path: String)] = []
+        for path in changed {
+            var info = stat()
+            if lstat(workdir + "/" + path, &info) == 0 {
+                let kind = info.st_mode & S_IFMT
+                let mode: FileMode
+                if kind == S_IFLNK { mode = .link }
+                else if kind == S_IFREG { mode = (info.st_mode & 0o100) != 0 ? .executable : .blob }
+                else { continue }
+                updates.append((GIT_TREE_UPDATE_UPSERT, try writeBlob(workTreePath: path), mode, path))
+            } else if try treeEntry(in: headTree, path: path) != nil {
+                updates.append((GIT_TREE_UPDATE_REMOVE, nil, .blob, path))
+            }
+        }
+        let paths = updates.map { strdup($0.path) }
+        defer { paths.forEach { free($0) } }
+        var raw = updates.enumerated().map { i, u in
+            git_tree_update(action: u.action, id: u.id?.raw ?? git_oid(), filemode: git_filemode_t(rawValue: u.mode.rawValue),
+                            path: UnsafePointer(paths[i]))
+        }
+        var out = git_oid()
+        _ = try withTree(headTree) { base in
+            try check("write the work-tree snapshot", git_tree_create_updated(&out, handle, base, raw.count, &raw))
+        }
+        let tree = ObjectID(out)
+        return WorkTreeSnapshot(head: head, headTree: headTree, tree: tree, changedPaths: tree == headTree ? [] : changed)
+    }
+
+    /// Paths whose work-tree state differs from HEAD: staged or not, plus
+    /// untracked files that are not ignored. Submodules are left out.
+    public func changedPaths() throws -> [String] {
+        var options = git_status_options()
+        try check("prepare status", git_status_options_init(&options, UInt32(GIT_STATUS_OPTIONS_VERSION)))
+        options.show = GIT_STATUS_SHOW_INDEX_AND_WORKDIR
+        options.flags = GIT_STATUS_OPT_INCLUDE_UNTRACKED.rawValue | GIT_STATUS_OPT_RECURSE_UNTRACKED_DIRS.rawValue
+            | GIT_STATUS_OPT_EXCLUDE_SUBMODULES.rawValue
+        var list: OpaquePointer?
+        try check("read the work tree's status", git_status_list_new(&list, handle, &options))
+        defer { git_status_list_free(list) }
+        var paths = Set<String>()
+        for i in 0..<git_status_list_entrycount(list) {
+            guard let entry = git_status_byindex(list, i)?.pointee else { continue }
+            for delta in [entry.head_to_index, entry.index_to_workdir] {
+                guard let d = delta?.pointee else { continue }
+                if let p = d.new_file.path { paths.insert(String(cString: p)) }
+                if let p = d.old_file.path { paths.insert(String(cString: p)) }
+            }
+        }
+        return paths.sorted()
+    }
+}

@@ -1,0 +1,119 @@
+import ArgumentParser
+import Engine
+import Foundation
+import ObjectStore
+import Synchronization
+import Workspace
+
+struct Run: WorkspaceCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a command as a recorded run: code, logs, metrics and outputs tied to HEAD.",
+        discussion: """
+        The command runs in the current folder with its output streamed live and captured.
+        It gets GITML_RUN_ID, GITML_OUTPUTS (files written there become the run's outputs),
+        GITML_METRICS (a JSON-lines metrics file) and the `gitml` Python helper on PYTHONPATH.
+        A dirty work tree is snapshotted, so the run can be restored exactly.
+        git-ml exits with the command's exit code; Ctrl-C stops the command and records it as canceled.
+        A single quoted argument is run by /bin/sh, like a job file's `command:`.
+
+        Examples:
+          git ml run -- python train.py --lr 0.1
+          git ml run --name baseline --param lr=0.1 --tag team=vision -- python train.py
+          git ml run --output model.pkl -- python train.py
+          git ml run "python prep.py && python train.py"
+        """)
+
+    @Option(name: .long, help: "Display name (default: a generated one such as brave-otter-417).")
+    var name: String?
+    @Option(name: .long, help: "Experiment the run joins (default: from .mlops/config.yaml).")
+    var experiment: String?
+    @Option(name: .long, help: ArgumentHelp("A tag, key=value (repeatable).", valueName: "key=value"))
+    var tag: [String] = []
+    @Option(name: .long, help: ArgumentHelp("A parameter to record, key=value (repeatable).", valueName: "key=value"))
+    var param: [String] = []
+    @Option(name: .long, help: ArgumentHelp("A file or folder the command writes, stored as an output (repeatable).", valueName: "path"))
+    var output: [String] = []
+    @Argument(parsing: .captureForPassthrough, help: ArgumentHelp("The command and its arguments, after --.", valueName: "command"))
+    var command: [String] = []
+
+    mutating func validate() throws {
+        if command.first == "--" { command.removeFirst() }
+        guard !command.isEmpty else { throw ValidationError("no command to run; give one after --, e.g. git ml run -- python train.py") }
+        _ = try keyValues(tag, option: "--tag")
+        _ = try keyValues(param, option: "--param")
+    }
+
+    func run(in workspace: Workspace) throws {
+        var request = RunRequest(command: command, workingDirectory: workspace.currentDirectory)
+        request.name = name
+        request.experiment = experiment
+        request.tags = try keyValues(tag, option: "--tag")
+        request.params = try keyValues(param, option: "--param")
+        request.outputPaths = output
+        let renderer = RunRenderer(term: .current)
+        let record = try RunExecutor(workspace: workspace).execute(request, observer: renderer)
+        switch record.status {
+        case .completed: return
+        case .canceled: throw ExitCode(record.exitCode.map { $0 > 128 ? $0 : 130 } ?? 130)
+        default: throw ExitCode(max(1, record.exitCode ?? 1))
+        }
+    }
+}
+
+/// Shows a run as it goes: its start, the command's output untouched, metrics
+/// as they are logged, a progress bar while outputs are stored, and its end.
+final class RunRenderer: RunObserver {
+    let term: Terminal
+    let progressState = Mutex<(shown: Bool, last: Double)>((false, 0))
+
+    init(term: Terminal) { self.term = term }
+
+    func runStarted(_ r: RunRecord, live: LiveRun) {
+        let code = String(r.code.commit.prefix(10)) + (r.code.dirty ? "+dirty" : "")
+        Out.error(term.dim("git-ml: run ", stderr: true) + term.bold(r.id, stderr: true)
+                  + term.dim(" (\(r.name)) on \(code), experiment \(r.experiment)", stderr: true))
+    }
+
+    func output(_ data: Data, isStderr: Bool) { Out.write(isStderr ? 2 : 1, data) }
+
+    func metricsLogged(_ points: [MetricPoint]) {
+        var byStep: [(Int, [MetricPoint])] = []
+        for p in points {
+            if let i = byStep.firstIndex(where: { $0.0 == p.step }) { byStep[i].1.append(p) } else { byStep.append((p.step, [p])) }
+        }
+        for (step, ps) in byStep {
+            let values = ps.map { "\($0.key)=\(RunFormatting.number($0.value))" }.joined(separator: " ")
+            Out.error(term.cyan("git-ml: step \(step) ", stderr: true) + values)
+        }
+    }
+
+    func storing(_ p: StoreProgress) {
+        guard term.stderrIsTTY, p.bytesTotal > 0 else { return }
+        let now = Date().timeIntervalSince1970
+        let draw = progressState.withLock { s -> Bool in
+            guard p.filesDone == p.filesTotal || now - s.last > 0.1 else { return false }
+            s.last = now; s.shown = true
+            return true
+        }
+        guard draw else { return }
+        let fraction = Double(p.bytesDone) / Double(max(1, p.bytesTotal))
+        let width = 30
+        let filled = Int(fraction * Double(width))
+        let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
+        var line = "\rgit-ml: storing outputs \(bar) \(RunFormatting.bytes(p.bytesDone))/\(RunFormatting.bytes(p.bytesTotal)) \(p.filesDone)/\(p.filesTotal) files"
+        if p.filesDone == p.filesTotal { line += "\n" }
+        Out.write(2, line)
+    }
+
+    func runFinished(_ r: RunRecord) {
+        var parts = [Render.status(r.status, term, stderr: true)]
+        if let d = r.duration { parts.append("in \(RunFormatting.duration(d))") }
+        if r.status != .completed, let reason = r.statusReason { parts.append("(\(reason))") }
+        var line = term.dim("git-ml: run ", stderr: true) + r.id + " " + parts.joined(separator: " ")
+        let metrics = r.metrics.keys.sorted().prefix(4).map { "\($0)=\(RunFormatting.number(r.metrics[$0]!.last))" }
+        if !metrics.isEmpty { line += " · " + metrics.joined(separator: " ") }
+        if !r.outputs.isEmpty { line += " · \(r.outputs.reduce(0) { $0 + $1.files }) output files" }
+        if r.metricsSkipped > 0 { line += term.yellow(" · \(r.metricsSkipped) malformed metric lines skipped", stderr: true) }
+        Out.error(line)
+    }
+}

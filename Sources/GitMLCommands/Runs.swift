@@ -1,0 +1,61 @@
+import ArgumentParser
+import Foundation
+import Workspace
+
+struct Runs: WorkspaceCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List recorded runs, newest first.",
+        discussion: """
+        A run whose git-ml process died (kill -9, a crash) shows as lost. COMMIT ends in * when
+        the run was made from a dirty work tree.
+
+        Examples:
+          git ml runs
+          git ml runs --status failed --status lost
+          git ml runs --experiment tuning --commit main --limit 5
+          git ml runs --json
+        """)
+
+    @Option(name: .long, help: ArgumentHelp("Only runs with this status (repeatable): \(RunRecord.Status.allCases.map(\.rawValue).joined(separator: ", ")).", valueName: "status"))
+    var status: [String] = []
+    @Option(name: .long, help: "Only runs of this experiment.")
+    var experiment: String?
+    @Option(name: .long, help: ArgumentHelp("Only runs made from this commit (any revision: HEAD, main, abc123).", valueName: "rev"))
+    var commit: String?
+    @Option(name: .long, help: "Show at most this many (default 50; 0 for all).")
+    var limit: Int = 50
+    @OptionGroup var output: JSONOption
+
+    func validate() throws {
+        for s in status where RunRecord.Status(rawValue: s) == nil {
+            throw ValidationError("--status \(s): expected one of \(RunRecord.Status.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        guard limit >= 0 else { throw ValidationError("--limit must be 0 or more") }
+    }
+
+    func run(in workspace: Workspace) throws {
+        var filter = RunFilter()
+        filter.statuses = Set(status.compactMap(RunRecord.Status.init(rawValue:)))
+        filter.experiment = experiment
+        filter.commit = commit
+        filter.limit = limit == 0 ? nil : limit
+        let runs = try workspace.listRuns(filter)
+        if output.json { Out.print(try Render.json(runs)); return }
+        let t = Terminal.current
+        if runs.isEmpty {
+            Out.print(t.dim("no runs yet; start one with: git ml run -- python train.py"))
+            return
+        }
+        // Headline metrics: the keys most runs in the list have, at most three.
+        var counts: [String: Int] = [:]
+        for r in runs { for k in r.metrics.keys { counts[k, default: 0] += 1 } }
+        let keys = counts.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.prefix(3).map(\.key)
+        var table = Table(headers: ["ID", "NAME", "STATUS", "COMMIT", "STARTED", "DURATION"] + keys)
+        for r in runs {
+            let duration = r.duration.map(RunFormatting.duration) ?? (r.status == .running ? RunFormatting.duration(Date().timeIntervalSince(r.startTime)) + "…" : "-")
+            table.rows.append([t.bold(r.id), r.name, Render.status(r.status, t), String(r.codeCommit.prefix(10)) + (r.dirty ? "*" : ""),
+                               Render.time(r.startTime), duration] + keys.map { r.metrics[$0].map(RunFormatting.number) ?? "-" })
+        }
+        Out.print(table.render(t))
+    }
+}

@@ -1,0 +1,66 @@
+import ArgumentParser
+import Foundation
+import Workspace
+
+struct Show: WorkspaceCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show one run: status, code, command, params, metrics, outputs, resources.",
+        discussion: """
+        RUN is a run id, an unambiguous prefix of one, a run name, or `latest`.
+
+        Examples:
+          git ml show latest
+          git ml show 01jd8x
+          git ml show latest --json | jq .metrics
+        """)
+
+    @Argument(help: "The run: id, id prefix, name or latest.")
+    var run: String
+    @OptionGroup var output: JSONOption
+
+    func run(in workspace: Workspace) throws {
+        let r = try workspace.record(run)
+        if output.json { Out.print(String(decoding: try r.encoded(), as: UTF8.self)); return }
+        let t = Terminal.current
+        var lines: [String] = []
+        func row(_ k: String, _ v: String) { lines.append(t.dim(k.padding(toLength: 12, withPad: " ", startingAt: 0)) + v) }
+        lines.append(t.bold("run \(r.id)") + "  " + r.name)
+        row("status", Render.status(r.status, t) + (r.exitCode.map { " (exit \($0))" } ?? "") + (r.statusReason.map { " - \($0)" } ?? ""))
+        row("experiment", r.experiment)
+        row("commit", r.code.commit + (r.code.branch.map { " (\($0))" } ?? ""))
+        if r.code.dirty {
+            row("snapshot", "\(r.code.tree) - dirty: \(r.code.changedPaths.count) changed path(s)")
+            for p in r.code.changedPaths.prefix(10) { row("", "  \(p)") }
+            if r.code.changedPaths.count > 10 { row("", "  … \(r.code.changedPaths.count - 10) more") }
+        }
+        row("command", r.command.joined(separator: " ") + (r.workingDirectory.isEmpty ? "" : "   (in \(r.workingDirectory)/)"))
+        row("started", Render.time(r.startTime) + " by \(r.user) on \(r.host)")
+        if let d = r.duration { row("duration", RunFormatting.duration(d)) }
+        if let res = r.resources {
+            row("resources", "cpu \(RunFormatting.duration(res.cpuSeconds)), peak memory \(RunFormatting.bytes(res.peakMemoryBytes))")
+        }
+        if !r.params.isEmpty {
+            lines.append(t.bold("params"))
+            for k in r.params.keys.sorted() { row("  " + k, r.params[k]!) }
+        }
+        if !r.metrics.isEmpty {
+            lines.append(t.bold("metrics") + t.dim("  (last, min, max, steps)"))
+            for k in r.metrics.keys.sorted() {
+                let m = r.metrics[k]!
+                row("  " + k, "\(RunFormatting.number(m.last))  min \(RunFormatting.number(m.min))  max \(RunFormatting.number(m.max))  \(m.steps) step(s)")
+            }
+        }
+        if r.metricsSkipped > 0 { row("skipped", "\(r.metricsSkipped) malformed metric line(s)") }
+        if !r.outputs.isEmpty {
+            lines.append(t.bold("outputs"))
+            for o in r.outputs {
+                row("  " + o.name, "\(o.type) \(o.files) file(s), \(RunFormatting.bytes(o.size))  sha256 \(o.sha256.prefix(16))…")
+            }
+        }
+        if !r.tags.isEmpty {
+            lines.append(t.bold("tags"))
+            for k in r.tags.keys.sorted() { row("  " + k, r.tags[k]!) }
+        }
+        Out.print(lines.joined(separator: "\n"))
+    }
+}

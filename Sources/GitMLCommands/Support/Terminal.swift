@@ -1,0 +1,51 @@
+import Foundation
+
+/// How output looks: colour only on a terminal and never with NO_COLOR set.
+struct Terminal: Sendable {
+    let stdoutIsTTY: Bool
+    let stderrIsTTY: Bool
+    let color: Bool
+    let width: Int
+
+    static let current: Terminal = {
+        let env = ProcessInfo.processInfo.environment
+        let outTTY = isatty(1) == 1
+        let errTTY = isatty(2) == 1
+        let color = outTTY && env["NO_COLOR"] == nil && env["TERM"] != "dumb"
+        var size = winsize()
+        let width = ioctl(1, UInt(TIOCGWINSZ), &size) == 0 && size.ws_col > 0 ? Int(size.ws_col) : 120
+        return Terminal(stdoutIsTTY: outTTY, stderrIsTTY: errTTY, color: color, width: width)
+    }()
+
+    /// Colour for stderr (progress, live metrics).
+    var errColor: Bool { stderrIsTTY && ProcessInfo.processInfo.environment["NO_COLOR"] == nil && ProcessInfo.processInfo.environment["TERM"] != "dumb" }
+
+    func paint(_ text: String, _ code: String, stderr: Bool = false) -> String {
+        (stderr ? errColor : color) ? "\u{1b}[\(code)m\(text)\u{1b}[0m" : text
+    }
+    func bold(_ t: String, stderr: Bool = false) -> String { paint(t, "1", stderr: stderr) }
+    func dim(_ t: String, stderr: Bool = false) -> String { paint(t, "2", stderr: stderr) }
+    func green(_ t: String, stderr: Bool = false) -> String { paint(t, "32", stderr: stderr) }
+    func red(_ t: String, stderr: Bool = false) -> String { paint(t, "31", stderr: stderr) }
+    func yellow(_ t: String, stderr: Bool = false) -> String { paint(t, "33", stderr: stderr) }
+    func cyan(_ t: String, stderr: Bool = false) -> String { paint(t, "36", stderr: stderr) }
+}
+
+/// Writes to stdout / stderr without Foundation buffering surprises.
+enum Out {
+    static func print(_ text: String) { write(1, text + "\n") }
+    static func error(_ text: String) { write(2, text + "\n") }
+    static func write(_ fd: Int32, _ text: String) {
+        var t = text
+        t.withUTF8 { Self.write(fd, UnsafeRawBufferPointer($0)) }
+    }
+    static func write(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) {
+        var offset = 0
+        while offset < bytes.count {
+            let n = Foundation.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+            if n < 0 { if errno == EINTR { continue }; return }
+            offset += n
+        }
+    }
+    static func write(_ fd: Int32, _ data: Data) { data.withUnsafeBytes { write(fd, $0) } }
+}

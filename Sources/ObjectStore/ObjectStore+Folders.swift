@@ -1,0 +1,116 @@
+import Foundation
+import Synchronization
+
+/// What storing a folder gave: its manifest's id and totals.
+public struct StoredFolder: Sendable, Equatable {
+    public var manifest: ContentID
+    public var fileCount: Int
+    public var size: Int64
+}
+
+/// Progress of a long store or check: files and bytes done so far.
+public struct StoreProgress: Sendable {
+    public var filesDone: Int
+    public var filesTotal: Int
+    public var bytesDone: Int64
+    public var bytesTotal: Int64
+}
+
+extension ObjectStore {
+    /// One file or link found under a folder.
+    struct FoundEntry: Sendable {
+        var relative: String
+        var absolute: String
+        var isLink: Bool
+        var isExecutable: Bool
+        var size: Int64
+    }
+
+    /// Lists regular files and symbolic links under `root` (links are not followed).
+    static func walk(_ root: String) throws -> [FoundEntry] {
+        var found: [FoundEntry] = []
+        func visit(_ dir: String, _ prefix: String) throws {
+            guard let d = opendir(dir) else { throw StoreError.errno("read folder", dir) }
+            defer { closedir(d) }
+            var names: [String] = []
+            while let e = readdir(d) {
+                let name = withUnsafePointer(to: e.pointee.d_name) { String(cString: UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self)) }
+                if name == "." || name == ".." { continue }
+                names.append(name)
+            }
+            for name in names {
+                let abs = dir + "/" + name
+                let rel = prefix.isEmpty ? name : prefix + "/" + name
+                var st = stat()
+                guard lstat(abs, &st) == 0 else { throw StoreError.errno("stat", abs) }
+                switch st.st_mode & S_IFMT {
+                case S_IFDIR: try visit(abs, rel)
+                case S_IFREG: found.append(FoundEntry(relative: rel, absolute: abs, isLink: false, isExecutable: st.st_mode & 0o100 != 0, size: Int64(st.st_size)))
+                case S_IFLNK: found.append(FoundEntry(relative: rel, absolute: abs, isLink: true, isExecutable: false, size: Int64(st.st_size)))
+                default: throw StoreError(.unsupportedFile, path: abs, "\(abs) is not a file, folder or link; remove it or move it out of the folder")
+                }
+            }
+        }
+        try visit(root, "")
+        return found
+    }
+
+    /// Stores every file under `folder` (hashed in parallel on `parallelism`
+    /// threads) and then its manifest. Symbolic links are recorded as links and
+    /// never followed, wherever they point.
+    public func putFolder(at folder: String, consume: Bool = false, parallelism: Int = ProcessInfo.processInfo.activeProcessorCount,
+                          progress: (@Sendable (StoreProgress) -> Void)? = nil) throws -> StoredFolder {
+        let found = try Self.walk(folder)
+        let totalBytes = found.reduce(Int64(0)) { $0 + $1.size }
+        let results = Mutex<[Int: Result<Manifest.Entry, StoreError>]>([:])
+        let next = Atomic<Int>(0)
+        let doneBytes = Atomic<Int64>(0)
+        let doneFiles = Atomic<Int>(0)
+        let store = self
+        let workers = max(1, min(parallelism, found.count))
+        DispatchQueue.concurrentPerform(iterations: workers) { _ in
+            while true {
+                let i = next.wrappingAdd(1, ordering: .relaxed).oldValue
+                if i >= found.count { return }
+                let f = found[i]
+                let result: Result<Manifest.Entry, StoreError>
+                do {
+                    if f.isLink {
+                        let target = try readLink(f.absolute)
+                        result = .success(.init(path: f.relative, mode: "120000", size: Int64(target.utf8.count), sha256: nil, target: target))
+                    } else {
+                        let (id, size) = try store.put(fileAt: f.absolute, consume: consume)
+                        result = .success(.init(path: f.relative, mode: f.isExecutable ? "100755" : "100644", size: size, sha256: id, target: nil))
+                    }
+                } catch let e as StoreError {
+                    result = .failure(e)
+                } catch {
+                    result = .failure(StoreError(.io, path: f.absolute, "\(f.absolute): \(error)"))
+                }
+                results.withLock { $0[i] = result }
+                let bytes = doneBytes.wrappingAdd(f.size, ordering: .relaxed).newValue
+                let files = doneFiles.wrappingAdd(1, ordering: .relaxed).newValue
+                progress?(StoreProgress(filesDone: files, filesTotal: found.count, bytesDone: bytes, bytesTotal: totalBytes))
+            }
+        }
+        var entries: [Manifest.Entry] = []
+        entries.reserveCapacity(found.count)
+        let collected = results.withLock { $0 }
+        for i in 0..<found.count {
+            switch collected[i]! {
+            case .success(let e): entries.append(e)
+            case .failure(let e): throw e
+            }
+        }
+        let manifest = Manifest(entries: entries)
+        let id = try put(try manifest.encoded())
+        return StoredFolder(manifest: id, fileCount: manifest.fileCount, size: manifest.totalSize)
+    }
+}
+
+func readLink(_ path: String) throws -> String {
+    var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+    let n = readlink(path, &buffer, buffer.count - 1)
+    guard n >= 0 else { throw StoreError.errno("read link", path) }
+    return String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}

@@ -1,0 +1,114 @@
+import Foundation
+import GitKit
+import ObjectStore
+
+/// The files a run commit's tree holds besides `run.json`.
+struct RecordFiles {
+    var metricsSeries: Data?
+    var logFile: String?
+    var manifests: [String: Data] = [:]
+}
+
+extension Workspace {
+    static func runRef(_ id: String) -> String { runsRefPrefix + id }
+
+    /// Writes a record as a commit on `refs/ml/runs/<id>` whose first parent is
+    /// the code commit, replacing `expected` (nil: the ref must not exist yet).
+    @discardableResult
+    func writeRecord(_ record: RunRecord, files: RecordFiles, expected: ObjectID?) throws -> ObjectID {
+        try git {
+            let repo = repository
+            var paths: [String: (id: ObjectID, mode: FileMode)] = [:]
+            paths["run.json"] = (try repo.writeBlob(try record.encoded()), .blob)
+            if let series = files.metricsSeries { paths["metrics.jsonl"] = (try repo.writeBlob(series), .blob) }
+            if let log = files.logFile, FileManager.default.fileExists(atPath: log) {
+                paths["logs/output.log"] = (try repo.writeBlob(fileAt: log), .blob)
+            }
+            for (name, data) in files.manifests { paths["outputs/\(name).json"] = (try repo.writeBlob(data), .blob) }
+            guard let codeTree = ObjectID(hex: record.code.tree), let codeCommit = ObjectID(hex: record.code.commit) else {
+                throw WorkspaceError(.storage, "record \(record.id) names no valid code commit")
+            }
+            let top = try repo.writeTree(paths: paths)
+            var entries = try repo.readTree(top)
+            entries.append(TreeEntry(name: "code", id: codeTree, mode: .tree))
+            let tree = try repo.writeTree(entries)
+            let message = "git-ml run \(record.id): \(record.status.rawValue) \(record.name)\n\n\(record.command.joined(separator: " "))\n"
+            let commit = try repo.createCommit(tree: tree, parents: [codeCommit], message: message, author: signature,
+                                               time: record.endTime ?? record.startTime)
+            try repo.updateReference(Self.runRef(record.id), to: commit, expected: expected, message: "git-ml: run \(record.status.rawValue)")
+            return commit
+        }
+    }
+
+    /// Reads the record stored in a run commit.
+    public func readRecord(commit: ObjectID) throws -> RunRecord {
+        let info = try git { try repository.readCommit(commit) }
+        guard let data = try git({ try repository.readFile(in: info.tree, path: "run.json") }) else {
+            throw WorkspaceError(.storage, "run commit \(commit.short) has no run.json")
+        }
+        do {
+            return try RunRecord.decode(data)
+        } catch {
+            throw WorkspaceError(.storage, "run.json in \(commit.short) cannot be read: \(error)")
+        }
+    }
+
+    /// Every run ref: (run id, run commit).
+    func runRefs() throws -> [(id: String, commit: ObjectID)] {
+        try git { try repository.references(withPrefix: Self.runsRefPrefix) }
+            .map { (String($0.name.dropFirst(Self.runsRefPrefix.count)), $0.target) }
+    }
+
+    /// Adds or replaces this run's line in the `refs/notes/ml` note of its code commit.
+    func updateNote(for record: RunRecord) throws {
+        guard let commit = ObjectID(hex: record.code.commit) else { return }
+        var line = "git-ml run \(record.id) \(record.status.rawValue) name=\(record.name)"
+        if record.code.dirty { line += " dirty" }
+        for key in record.metrics.keys.sorted().prefix(6) {
+            line += " \(key)=\(RunFormatting.number(record.metrics[key]!.last))"
+        }
+        let prefix = "git-ml run \(record.id) "
+        try git {
+            try repository.updateNote(on: commit, notesRef: Self.notesRef, author: signature) { old in
+                var lines = (old ?? "").split(separator: "\n", omittingEmptySubsequences: true).map(String.init)
+                if let i = lines.firstIndex(where: { $0.hasPrefix(prefix) }) { lines[i] = line } else { lines.append(line) }
+                return lines.joined(separator: "\n") + "\n"
+            }
+        }
+    }
+}
+
+/// Number formatting shared by notes, tables and reports.
+public enum RunFormatting {
+    /// Up to 4 significant decimals, no trailing zeros: 0.1235, 12, 1.5e-07.
+    public static func number(_ v: Double) -> String {
+        if v.isNaN { return "nan" }
+        if v.isInfinite { return v > 0 ? "inf" : "-inf" }
+        if v == v.rounded(), abs(v) < 1e12 { return String(Int64(v)) }
+        if abs(v) >= 1e-3, abs(v) < 1e6 {
+            var s = String(format: "%.4f", v)
+            while s.hasSuffix("0") { s.removeLast() }
+            if s.hasSuffix(".") { s.removeLast() }
+            return s
+        }
+        return String(format: "%.3g", v)
+    }
+
+    /// 850ms, 12.3s, 4m05s, 2h03m.
+    public static func duration(_ seconds: Double) -> String {
+        if seconds < 1 { return "\(Int((seconds * 1000).rounded()))ms" }
+        if seconds < 60 { return String(format: "%.1fs", seconds) }
+        let s = Int(seconds.rounded())
+        if s < 3600 { return String(format: "%dm%02ds", s / 60, s % 60) }
+        return String(format: "%dh%02dm", s / 3600, (s % 3600) / 60)
+    }
+
+    /// 512 B, 1.2 KB, 3.4 MB, 1.0 GB.
+    public static func bytes(_ n: Int64) -> String {
+        let units = ["B", "KB", "MB", "GB", "TB"]
+        var v = Double(n)
+        var i = 0
+        while v >= 1000, i < units.count - 1 { v /= 1000; i += 1 }
+        return i == 0 ? "\(n) B" : String(format: "%.1f", v) + " " + units[i]
+    }
+}

@@ -1,0 +1,225 @@
+import Foundation
+import GitKit
+
+/// The part of a record `git ml runs` shows, kept in a cache so that listing
+/// ten thousand runs reads one file instead of ten thousand commits.
+public struct RunSummary: Sendable, Equatable, Codable {
+    public var id: String
+    public var name: String
+    public var experiment: String
+    public var status: RunRecord.Status
+    public var exitCode: Int32?
+    public var codeCommit: String
+    public var dirty: Bool
+    public var startTime: Date
+    public var endTime: Date?
+    public var host: String
+    /// Last value of each metric, in key order.
+    public var metrics: [String: Double]
+
+    enum CodingKeys: String, CodingKey {
+        case id, name, experiment, status, exitCode = "exit_code", codeCommit = "commit", dirty
+        case startTime = "start_time", endTime = "end_time", host, metrics
+    }
+
+    init(_ r: RunRecord) {
+        id = r.id; name = r.name; experiment = r.experiment; status = r.status; exitCode = r.exitCode
+        codeCommit = r.code.commit; dirty = r.code.dirty; startTime = r.startTime; endTime = r.endTime
+        host = r.host; metrics = r.metrics.mapValues(\.last)
+    }
+
+    public var duration: TimeInterval? { endTime.map { $0.timeIntervalSince(startTime) } }
+}
+
+/// Which runs to list.
+public struct RunFilter: Sendable {
+    public var statuses: Set<RunRecord.Status> = []
+    public var experiment: String?
+    /// A revision (`HEAD`, a branch, an abbreviated id): runs made from that commit.
+    public var commit: String?
+    /// At most this many, newest first (nil: all).
+    public var limit: Int?
+    public init() {}
+}
+
+extension Workspace {
+    var cachePath: String { stateDirectory + "/cache/runs-v1.tsv" }
+
+    /// Summaries of the runs that match, newest first. A `running` record whose
+    /// git-ml process is gone from this machine is reported as `lost`.
+    public func listRuns(_ filter: RunFilter = RunFilter()) throws -> [RunSummary] {
+        var commitFilter: String?
+        if let spec = filter.commit {
+            do { commitFilter = try repository.resolveCommit(spec).hex } catch {
+                throw WorkspaceError(.invalidArgument, "--commit \(spec): no such commit in this repository")
+            }
+        }
+        var all = try allSummaries()
+        all.sort { $0.id > $1.id }
+        var out: [RunSummary] = []
+        for var s in all {
+            if let e = filter.experiment, s.experiment != e { continue }
+            if let c = commitFilter, s.codeCommit != c { continue }
+            if s.status == .running, isLost(id: s.id, host: s.host) { s.status = .lost }
+            if !filter.statuses.isEmpty, !filter.statuses.contains(s.status) { continue }
+            out.append(s)
+            if let limit = filter.limit, out.count >= limit { break }
+        }
+        return out
+    }
+
+    /// True when a running record's process has died: its live lock is free, or its live folder is gone.
+    public func isLost(id: String, host: String) -> Bool {
+        guard host == Host.name else { return false }
+        let fd = openFile(liveFolder(id) + "/lock", O_RDWR | O_CLOEXEC)
+        guard fd >= 0 else { return true }
+        defer { close(fd) }
+        if flock(fd, LOCK_EX | LOCK_NB) == 0 { flock(fd, LOCK_UN); return true }
+        return false
+    }
+
+    /// Every run's summary, from the cache where the run commit is unchanged.
+    func allSummaries() throws -> [RunSummary] {
+        let refs = try runRefs()
+        var cache = SummaryCache.load(cachePath)
+        var changed = false
+        var result: [RunSummary] = []
+        result.reserveCapacity(refs.count)
+        var live = Set<String>()
+        for (id, commit) in refs {
+            live.insert(id)
+            if let hit = cache.entries[id], hit.commit == commit.hex {
+                result.append(hit.summary)
+                continue
+            }
+            guard let record = try? readRecord(commit: commit) else { continue }
+            let s = RunSummary(record)
+            cache.entries[id] = (commit.hex, s)
+            changed = true
+            result.append(s)
+        }
+        if cache.entries.count != live.count {
+            cache.entries = cache.entries.filter { live.contains($0.key) }
+            changed = true
+        }
+        if changed { try? cache.save(cachePath) }
+        return result
+    }
+
+    /// Finds a run by id, unambiguous id prefix, `latest`, or display name.
+    public func resolveRun(_ name: String) throws -> (id: String, commit: ObjectID) {
+        let refs = try runRefs()
+        if refs.isEmpty {
+            throw WorkspaceError(.unknownRun, "no runs recorded in this repository yet", hint: "start one: git ml run -- python train.py")
+        }
+        if name == "latest" || name == "@" {
+            let r = refs.max { $0.id < $1.id }!
+            return (r.id, r.commit)
+        }
+        let lower = name.lowercased()
+        if let exact = refs.first(where: { $0.id == lower }) { return (exact.id, exact.commit) }
+        let matches = refs.filter { $0.id.hasPrefix(lower) }
+        if matches.count == 1 { return (matches[0].id, matches[0].commit) }
+        if matches.count > 1 {
+            let shown = matches.map(\.id).sorted().suffix(5).joined(separator: ", ")
+            throw WorkspaceError(.ambiguousRun, "run '\(name)' is ambiguous: \(matches.count) runs start with it (\(shown))",
+                                 hint: "give more characters of the id")
+        }
+        let summaries = (try? allSummaries()) ?? []
+        let named = summaries.filter { $0.name == name }
+        if named.count == 1, let r = refs.first(where: { $0.id == named[0].id }) { return (r.id, r.commit) }
+        if named.count > 1 {
+            throw WorkspaceError(.ambiguousRun, "\(named.count) runs are named '\(name)': \(named.map(\.id).sorted().joined(separator: ", "))",
+                                 hint: "name the run by its id")
+        }
+        var scored: [(score: Int, summary: RunSummary)] = []
+        for s in summaries {
+            let byID = Self.distance(lower, String(s.id.prefix(max(lower.count, 1))))
+            scored.append((Swift.min(byID, Self.distance(name, s.name)), s))
+        }
+        scored.sort { $0.score != $1.score ? $0.score < $1.score : $0.summary.id > $1.summary.id }
+        let closest = scored.prefix(3).map { "\($0.summary.id) (\($0.summary.name))" }
+        throw WorkspaceError(.unknownRun, "no run '\(name)' in this repository; closest: \(closest.joined(separator: ", "))",
+                             hint: "list runs with `git ml runs`")
+    }
+
+    /// The full record of a named run, with `lost` applied.
+    public func record(_ name: String) throws -> RunRecord {
+        let (_, commit) = try resolveRun(name)
+        var r = try readRecord(commit: commit)
+        if r.status == .running, isLost(id: r.id, host: r.host) { r.status = .lost }
+        return r
+    }
+
+    /// Levenshtein distance, for "did you mean".
+    static func distance(_ a: String, _ b: String) -> Int {
+        let x = Array(a.utf8), y = Array(b.utf8)
+        if x.isEmpty { return y.count }
+        var row = Array(0...y.count)
+        for i in 1...x.count {
+            var prev = row[0]
+            row[0] = i
+            for j in stride(from: 1, through: y.count, by: 1) {
+                let cur = row[j]
+                row[j] = Swift.min(row[j] + 1, row[j - 1] + 1, prev + (x[i - 1] == y[j - 1] ? 0 : 1))
+                prev = cur
+            }
+        }
+        return row[y.count]
+    }
+}
+
+/// The summary cache file: one line per run, tab-separated, versioned by name.
+struct SummaryCache {
+    var entries: [String: (commit: String, summary: RunSummary)] = [:]
+
+    static func load(_ path: String) -> SummaryCache {
+        var cache = SummaryCache()
+        guard let data = FileManager.default.contents(atPath: path) else { return cache }
+        data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
+            for line in raw.split(separator: 0x0A) {
+                let f = line.split(separator: 0x09, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
+                guard f.count == 12, let status = RunRecord.Status(rawValue: f[4]), let start = Double(f[8]) else { continue }
+                var metrics: [String: Double] = [:]
+                for pair in f[11].split(separator: "\u{1f}") {
+                    guard let eq = pair.lastIndex(of: "="), let v = Double(pair[pair.index(after: eq)...]) else { continue }
+                    metrics[String(pair[..<eq])] = v
+                }
+                let s = RunSummary(id: f[0], name: f[2], experiment: f[3], status: status, exitCode: Int32(f[5]), codeCommit: f[6],
+                                   dirty: f[7] == "1", startTime: Date(timeIntervalSince1970: start),
+                                   endTime: Double(f[9]).map { Date(timeIntervalSince1970: $0) }, host: f[10], metrics: metrics)
+                cache.entries[f[0]] = (f[1], s)
+            }
+        }
+        return cache
+    }
+
+    func save(_ path: String) throws {
+        var out = ""
+        out.reserveCapacity(entries.count * 160)
+        func clean(_ s: String) -> String {
+            s.contains(where: { $0 == "\t" || $0 == "\n" || $0 == "\u{1f}" })
+                ? String(s.map { $0 == "\t" || $0 == "\n" || $0 == "\u{1f}" ? " " : $0 }) : s
+        }
+        for (id, e) in entries {
+            let s = e.summary
+            let metrics = s.metrics.map { "\(clean($0.key))=\($0.value)" }.joined(separator: "\u{1f}")
+            out += [id, e.commit, clean(s.name), clean(s.experiment), s.status.rawValue, s.exitCode.map { String($0) } ?? "",
+                    s.codeCommit, s.dirty ? "1" : "0", String(s.startTime.timeIntervalSince1970),
+                    s.endTime.map { String($0.timeIntervalSince1970) } ?? "", clean(s.host), metrics].joined(separator: "\t")
+            out += "\n"
+        }
+        let dir = String(path[..<path.lastIndex(of: "/")!])
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try writeFileAtomically(Data(out.utf8), to: path)
+    }
+}
+
+extension RunSummary {
+    init(id: String, name: String, experiment: String, status: RunRecord.Status, exitCode: Int32?, codeCommit: String, dirty: Bool,
+         startTime: Date, endTime: Date?, host: String, metrics: [String: Double]) {
+        self.id = id; self.name = name; self.experiment = experiment; self.status = status; self.exitCode = exitCode
+        self.codeCommit = codeCommit; self.dirty = dirty; self.startTime = startTime; self.endTime = endTime
+        self.host = host; self.metrics = metrics
+    }
+}

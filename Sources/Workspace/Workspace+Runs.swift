@@ -1,0 +1,173 @@
+import Foundation
+import GitKit
+import ObjectStore
+
+/// What the user asked `git ml run` to do.
+public struct RunRequest: Sendable {
+    public var command: [String]
+    public var name: String?
+    public var experiment: String?
+    public var tags: [String: String] = [:]
+    public var params: [String: String] = [:]
+    /// Extra outputs (`--output PATH`), relative to `workingDirectory` or absolute.
+    public var outputPaths: [String] = []
+    /// Absolute folder the command runs in.
+    public var workingDirectory: String
+
+    public init(command: [String], workingDirectory: String) {
+        self.command = command
+        self.workingDirectory = workingDirectory
+    }
+}
+
+/// A run between its start and its end: the record as first written and the
+/// live folder (`.git/ml/runs/<id>/`) the command writes into.
+public final class LiveRun {
+    public private(set) var record: RunRecord
+    public let folder: String
+    public var outputsFolder: String { folder + "/outputs" }
+    public var logPath: String { folder + "/logs/output.log" }
+    public var metricsPath: String { folder + "/metrics.jsonl" }
+    let request: RunRequest
+    var commit: ObjectID
+    /// Held (flock) for as long as this process lives: a reader that can take it knows the run is lost.
+    let lockFD: Int32
+
+    init(record: RunRecord, folder: String, request: RunRequest, commit: ObjectID, lockFD: Int32) {
+        self.record = record
+        self.folder = folder
+        self.request = request
+        self.commit = commit
+        self.lockFD = lockFD
+    }
+
+    deinit { if lockFD >= 0 { close(lockFD) } }
+}
+
+/// How the command ended, as the engine saw it.
+public struct RunOutcome: Sendable {
+    public var status: RunRecord.Status
+    public var exitCode: Int32
+    public var reason: String?
+    public var wallSeconds: Double
+    public var cpuSeconds: Double
+    public var peakMemoryBytes: Int64
+    public init(status: RunRecord.Status, exitCode: Int32, reason: String?, wallSeconds: Double, cpuSeconds: Double, peakMemoryBytes: Int64) {
+        self.status = status
+        self.exitCode = exitCode
+        self.reason = reason
+        self.wallSeconds = wallSeconds
+        self.cpuSeconds = cpuSeconds
+        self.peakMemoryBytes = peakMemoryBytes
+    }
+}
+
+extension Workspace {
+    /// The live folder of a run.
+    public func liveFolder(_ id: String) -> String { stateDirectory + "/runs/" + id }
+
+    /// Records the start of a run: snapshots the code, makes the live folder,
+    /// writes the `running` record and its note.
+    public func startRun(_ request: RunRequest, at start: Date = Date()) throws -> LiveRun {
+        guard !request.command.isEmpty else {
+            throw WorkspaceError(.invalidArgument, "no command to run", hint: "give one after --, e.g. git ml run -- python train.py")
+        }
+        _ = try requireHead()
+        let config = try config()
+        let snapshot = try git { try repository.snapshotWorkTree() }
+        let id = RunID.make(at: start)
+        let folder = liveFolder(id)
+        for sub in ["outputs", "logs"] {
+            try FileManager.default.createDirectory(atPath: folder + "/" + sub, withIntermediateDirectories: true)
+        }
+        _ = FileManager.default.createFile(atPath: folder + "/metrics.jsonl", contents: nil)
+        let lockFD = openFile(folder + "/lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard lockFD >= 0, flock(lockFD, LOCK_EX | LOCK_NB) == 0 else {
+            throw WorkspaceError(.storage, "cannot lock \(folder)/lock: \(String(cString: strerror(errno)))")
+        }
+        let record = RunRecord(
+            id: id, name: request.name ?? RunID.friendlyName(), experiment: request.experiment ?? config.experiment,
+            status: .running, startTime: start, user: userName, host: Host.name, pid: getpid(), command: request.command,
+            workingDirectory: relative(request.workingDirectory),
+            code: .init(commit: snapshot.head.hex, tree: snapshot.tree.hex, dirty: snapshot.isDirty,
+                        branch: repository.headBranch(), changedPaths: snapshot.changedPaths),
+            params: request.params, tags: request.tags, metrics: [:], metricsSkipped: 0, outputs: [], gitmlVersion: gitmlVersion)
+        let commit = try writeRecord(record, files: RecordFiles(), expected: nil)
+        try updateNote(for: record)
+        return LiveRun(record: record, folder: folder, request: request, commit: commit, lockFD: lockFD)
+    }
+
+    /// Records the end of a run: stores its outputs, metrics and log, replaces the
+    /// `running` record with the final one, updates the note, and removes the live folder.
+    ///
+    /// When an output cannot be stored the run is still recorded, as failed, with the reason.
+    public func finishRun(_ live: LiveRun, outcome: RunOutcome, end: Date = Date(),
+                          progress: (@Sendable (StoreProgress) -> Void)? = nil) throws -> RunRecord {
+        let clock = Date()
+        var record = live.record
+        record.status = outcome.status
+        record.exitCode = outcome.exitCode
+        record.statusReason = outcome.reason
+        record.endTime = end
+
+        var parser = MetricsParser()
+        if let data = FileManager.default.contents(atPath: live.metricsPath) {
+            parser.feed(data)
+            parser.finish()
+        }
+        record.metrics = parser.summary
+        record.metricsSkipped = parser.skipped
+        record.params.merge(parser.params) { _, new in new }
+        record.tags.merge(parser.tags) { _, new in new }
+
+        var files = RecordFiles(metricsSeries: parser.points.isEmpty ? nil : parser.seriesFile(), logFile: live.logPath)
+        do {
+            record.outputs = try storeOutputs(live, manifests: &files.manifests, progress: progress)
+        } catch {
+            record.status = .failed
+            record.statusReason = "could not store the outputs: \(error)"
+        }
+        record.resources = .init(wallSeconds: outcome.wallSeconds, cpuSeconds: outcome.cpuSeconds,
+                                 peakMemoryBytes: outcome.peakMemoryBytes, recordSeconds: Date().timeIntervalSince(clock))
+        live.commit = try git {
+            try repository.retryingOnContention {
+                try writeRecord(record, files: files, expected: live.commit)
+            }
+        }
+        try updateNote(for: record)
+        try? FileManager.default.removeItem(atPath: live.folder)
+        return record
+    }
+
+    func storeOutputs(_ live: LiveRun, manifests: inout [String: Data],
+                      progress: (@Sendable (StoreProgress) -> Void)?) throws -> [RunRecord.Output] {
+        var outputs: [RunRecord.Output] = []
+        let fm = FileManager.default
+        if let items = try? fm.contentsOfDirectory(atPath: live.outputsFolder), !items.isEmpty {
+            let stored = try store.putFolder(at: live.outputsFolder, consume: true, progress: progress)
+            manifests["outputs"] = try store.get(stored.manifest)
+            outputs.append(.init(name: "outputs", path: "", type: "uri_folder", sha256: stored.manifest.hex,
+                                 size: stored.size, files: stored.fileCount))
+        }
+        for given in live.request.outputPaths {
+            let absolute = given.hasPrefix("/") ? given : live.request.workingDirectory + "/" + given
+            var st = stat()
+            guard lstat(absolute, &st) == 0 else {
+                throw WorkspaceError(.invalidArgument, "output \(given) was not written by the command")
+            }
+            let name = relative(absolute)
+            switch st.st_mode & S_IFMT {
+            case S_IFDIR:
+                let stored = try store.putFolder(at: absolute, progress: progress)
+                manifests[name.replacingOccurrences(of: "/", with: "__")] = try store.get(stored.manifest)
+                outputs.append(.init(name: name, path: name, type: "uri_folder", sha256: stored.manifest.hex, size: stored.size, files: stored.fileCount))
+            case S_IFREG:
+                let (id, size) = try store.put(fileAt: absolute)
+                outputs.append(.init(name: name, path: name, type: "uri_file", sha256: id.hex, size: size, files: 1))
+            default:
+                throw WorkspaceError(.invalidArgument, "output \(given) is not a file or folder (a symbolic link is stored only inside an output folder)")
+            }
+        }
+        return outputs
+    }
+}

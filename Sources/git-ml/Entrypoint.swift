@@ -1,0 +1,6 @@
+import GitMLCommands
+
+@main
+struct Entrypoint {
+    static func main() { GitML.main() }
+}
