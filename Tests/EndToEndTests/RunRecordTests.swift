@@ -1,0 +1,244 @@
+import Foundation
+import Testing
+
+@Suite("git ml run records a run against its commit")
+struct RunRecordTests {
+    @Test("the run commit's first parent is HEAD and run.json names the commit and status")
+    func recordTiesToHead() throws {
+        let repo = try TestRepo()
+        let head = try repo.git("rev-parse", "HEAD")
+        let r = try repo.ml("run", "--name", "first", "--param", "lr=0.1", "--tag", "team=vision", "--", "echo", "hello")
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout == "hello\n")
+        let ids = try repo.runIDs()
+        #expect(ids.count == 1)
+        let id = ids[0]
+        #expect(try repo.git("rev-parse", "refs/ml/runs/\(id)^1") == head)
+        let record = try repo.record(id)
+        #expect(record["status"] as? String == "completed")
+        #expect(record["exit_code"] as? Int == 0)
+        #expect(record["name"] as? String == "first")
+        #expect(record["command"] as? [String] == ["echo", "hello"])
+        let code = try #require(record["code"] as? [String: Any])
+        #expect(code["commit"] as? String == head)
+        #expect(code["dirty"] as? Bool == false)
+        #expect((record["params"] as? [String: String])?["lr"] == "0.1")
+        #expect((record["tags"] as? [String: String])?["team"] == "vision")
+        let resources = try #require(record["resources"] as? [String: Any])
+        #expect((resources["wall_seconds"] as? Double ?? -1) >= 0)
+        #expect((resources["peak_memory_bytes"] as? Int ?? 0) > 0)
+        // The log is in the run's tree, and the note on HEAD lists the run.
+        #expect(try repo.git("show", "refs/ml/runs/\(id):logs/output.log") == "hello")
+        #expect(try repo.git("notes", "--ref=ml", "show", "HEAD").contains("git-ml run \(id) completed name=first"))
+    }
+
+    @Test("a dirty edit is in the snapshot and comes back byte-identical with checkout --code")
+    func dirtySnapshotRoundTrip() throws {
+        let repo = try TestRepo(files: ["train.py": "print('v1')\n", "keep.txt": "kept\n", "gone.txt": "bye\n", ".gitignore": "*.log\n"])
+        try repo.write("train.py", "print('v2: uncommitted')\n")
+        try repo.write("new/untracked.py", "x = 1\n")
+        try repo.write("ignored.log", "noise\n")
+        try FileManager.default.removeItem(atPath: repo.path("gone.txt"))
+        try repo.git("add", "keep.txt")
+        let indexBefore = FileManager.default.contents(atPath: repo.path(".git/index"))
+        let r = try repo.ml("run", "--", "true")
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(FileManager.default.contents(atPath: repo.path(".git/index")) == indexBefore, "the index must not change")
+        #expect(try repo.git("status", "--porcelain").contains("train.py"), "the work tree must not change")
+        let id = try repo.runIDs()[0]
+        let code = try #require(try repo.record(id)["code"] as? [String: Any])
+        #expect(code["dirty"] as? Bool == true)
+        #expect(Set(code["changed_paths"] as? [String] ?? []) == ["train.py", "new/untracked.py", "gone.txt"])
+
+        let out = repo.path("../restored-\(id)")
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let c = try repo.ml("checkout", id, "--code", out)
+        #expect(c.status == 0, "\(c.stderr)")
+        #expect(FileManager.default.contents(atPath: out + "/train.py") == FileManager.default.contents(atPath: repo.path("train.py")))
+        #expect(FileManager.default.contents(atPath: out + "/new/untracked.py") == Data("x = 1\n".utf8))
+        #expect(!FileManager.default.fileExists(atPath: out + "/gone.txt"))
+        #expect(!FileManager.default.fileExists(atPath: out + "/ignored.log"))
+    }
+
+    @Test("outputs come back byte-identical with checkout --outputs; links are recorded, not followed")
+    func outputsRoundTrip() throws {
+        let repo = try TestRepo()
+        try repo.write("secret.txt", "outside\n")
+        let script = """
+        set -e
+        head -c 3000000 /dev/urandom > "$GITML_OUTPUTS/weights.bin"
+        mkdir -p "$GITML_OUTPUTS/sub" && printf 'cfg' > "$GITML_OUTPUTS/sub/config.json"
+        printf '#!/bin/sh\\necho hi\\n' > "$GITML_OUTPUTS/predict.sh" && chmod +x "$GITML_OUTPUTS/predict.sh"
+        ln -s ../../../secret.txt "$GITML_OUTPUTS/escape"
+        mkdir -p report && printf 'acc 0.9' > report/summary.txt
+        printf 'pkl' > model.pkl
+        cp "$GITML_OUTPUTS/weights.bin" /tmp/gitml-weights-$GITML_RUN_ID
+        """
+        let r = try repo.ml(["run", "--output", "model.pkl", "--output", "report", "--", "sh", "-c", script])
+        #expect(r.status == 0, "\(r.stderr)")
+        let id = try repo.runIDs()[0]
+        let copy = "/tmp/gitml-weights-\(id)"
+        defer { try? FileManager.default.removeItem(atPath: copy) }
+        let outputs = try #require(try repo.record(id)["outputs"] as? [[String: Any]])
+        #expect(outputs.map { $0["name"] as? String } == ["outputs", "model.pkl", "report"])
+        #expect(outputs[0]["files"] as? Int == 4)
+
+        let out = repo.path("../outputs-\(id)")
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let c = try repo.ml("checkout", id, "--outputs", out)
+        #expect(c.status == 0, "\(c.stderr)")
+        #expect(try sha256(out + "/weights.bin") == sha256(copy))
+        #expect(FileManager.default.contents(atPath: out + "/sub/config.json") == Data("cfg".utf8))
+        #expect(FileManager.default.isExecutableFile(atPath: out + "/predict.sh"))
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: out + "/escape") == "../../../secret.txt")
+        #expect(FileManager.default.contents(atPath: out + "/model.pkl") == Data("pkl".utf8))
+        #expect(FileManager.default.contents(atPath: out + "/report/summary.txt") == Data("acc 0.9".utf8))
+        // The link target was never stored: no object holds "outside\n".
+        let objects = try exec(["sh", "-c", "cat .git/ml/objects/sha256/*/* | grep -c outside || true"], cwd: repo.root)
+        #expect(objects.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "0")
+    }
+
+    @Test("the command's exit code is git-ml's; a missing command gives a failed record with 127")
+    func exitCodes() throws {
+        let repo = try TestRepo()
+        let failing = try repo.ml("run", "--", "sh", "-c", "echo oops >&2; exit 3")
+        #expect(failing.status == 3)
+        #expect(failing.stderr.contains("oops"))
+        let missing = try repo.ml("run", "--", "no-such-command-gitml")
+        #expect(missing.status == 127)
+        let ids = try repo.runIDs()
+        #expect(ids.count == 2)
+        let first = try repo.record(ids[0]), second = try repo.record(ids[1])
+        #expect(first["status"] as? String == "failed")
+        #expect(first["exit_code"] as? Int == 3)
+        #expect(second["status"] as? String == "failed")
+        #expect(second["exit_code"] as? Int == 127)
+        #expect((second["status_reason"] as? String)?.contains("command not found") == true)
+    }
+
+    @Test("SIGINT stops the command and still writes a canceled record")
+    func sigintCancels() throws {
+        let repo = try TestRepo()
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: gitmlBinary)
+        p.arguments = ["run", "--", "sh", "-c", "echo started; sleep 30"]
+        p.currentDirectoryURL = URL(fileURLWithPath: repo.root)
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        // Wait for the running record and the child's first line.
+        let started = try waitUntil(20) { try repo.runIDs().count == 1 }
+        #expect(started)
+        _ = out.fileHandleForReading.availableData
+        kill(p.processIdentifier, SIGINT)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 130)
+        let record = try repo.record(try repo.runIDs()[0])
+        #expect(record["status"] as? String == "canceled")
+        #expect((record["status_reason"] as? String)?.contains("SIGINT") == true)
+        #expect(record["end_time"] != nil)
+    }
+
+    @Test("a run whose git-ml process is killed shows as lost")
+    func killedRunIsLost() throws {
+        let repo = try TestRepo()
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: gitmlBinary)
+        p.arguments = ["run", "--", "sleep", "29.123"]
+        p.currentDirectoryURL = URL(fileURLWithPath: repo.root)
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        #expect(try waitUntil(20) { try repo.runIDs().count == 1 })
+        let id = try repo.runIDs()[0]
+        #expect(try repo.ml("runs", "--json").stdout.contains("\"running\""))
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        _ = try exec(["pkill", "-f", "sleep 29.123"], cwd: "/")
+        let listed = try repo.ml("runs", "--status", "lost", "--json")
+        #expect(listed.stdout.contains(id), "\(listed.stdout)")
+        #expect(try repo.ml("show", id).stdout.contains("lost"))
+    }
+
+    @Test("eight runs at once give eight records and an intact note")
+    func concurrentRuns() throws {
+        let repo = try TestRepo()
+        let group = DispatchGroup()
+        let statuses = LockedData()
+        for i in 0..<8 {
+            group.enter()
+            DispatchQueue.global().async {
+                let r = try? repo.ml("run", "--name", "c\(i)", "--", "sh", "-c", "echo run \(i)")
+                if r?.status != 0 { statuses.set(Data("run \(i) failed: \(r?.stderr ?? "")".utf8)) }
+                group.leave()
+            }
+        }
+        group.wait()
+        #expect(statuses.get().isEmpty, "\(String(decoding: statuses.get(), as: UTF8.self))")
+        let ids = try repo.runIDs()
+        #expect(ids.count == 8)
+        let note = try repo.git("notes", "--ref=ml", "show", "HEAD")
+        for id in ids { #expect(note.contains("git-ml run \(id) completed")) }
+        #expect(note.split(separator: "\n").count == 8)
+    }
+
+    @Test("malformed metric lines are skipped and counted; the run is kept")
+    func malformedMetrics() throws {
+        let repo = try TestRepo()
+        let script = #"""
+        printf '{"key":"loss","value":0.5,"step":0}\n' >> "$GITML_METRICS"
+        printf 'not json\n' >> "$GITML_METRICS"
+        printf '{"key":"loss","value":NaN}\n' >> "$GITML_METRICS"
+        printf '{"value":1}\n' >> "$GITML_METRICS"
+        printf '{"key":"loss","value":0.25,"step":1}\n' >> "$GITML_METRICS"
+        """#
+        let r = try repo.ml(["run", "--", "sh", "-c", script])
+        #expect(r.status == 0, "\(r.stderr)")
+        let record = try repo.record(try repo.runIDs()[0])
+        #expect(record["metrics_skipped"] as? Int == 3)
+        let loss = try #require((record["metrics"] as? [String: Any])?["loss"] as? [String: Any])
+        #expect(loss["last"] as? Double == 0.25)
+        #expect(loss["steps"] as? Int == 2)
+    }
+
+    @Test("the Python helper logs metrics and params, shown live and recorded")
+    func pythonHelper() throws {
+        let repo = try TestRepo(files: ["train.py": """
+        import os, gitml
+        gitml.log_param("optimizer", "sgd")
+        for step in range(3):
+            gitml.log_metrics({"loss": 1.0 / (step + 1), "acc": step / 4}, step=step)
+        with open(os.path.join(gitml.outputs_dir(), "model.txt"), "w") as f:
+            f.write("trained")
+        print("run id", gitml.run_id())
+        """])
+        let r = try repo.ml("run", "--", "python3", "train.py")
+        #expect(r.status == 0, "\(r.stderr)")
+        let id = try repo.runIDs()[0]
+        #expect(r.stdout.contains("run id \(id)"))
+        #expect(r.stderr.contains("step 2"), "live metrics: \(r.stderr)")
+        let record = try repo.record(id)
+        #expect((record["params"] as? [String: String])?["optimizer"] == "sgd")
+        let metrics = try #require(record["metrics"] as? [String: [String: Any]])
+        #expect(metrics["loss"]?["min"] as? Double == 1.0 / 3)
+        #expect(metrics["acc"]?["last"] as? Double == 0.5)
+        let series = try repo.git("show", "refs/ml/runs/\(id):metrics.jsonl")
+        #expect(series.split(separator: "\n").count == 6)
+    }
+
+    @Test("a large log streams to the terminal and the record without being held in memory")
+    func largeLogIsStreamed() throws {
+        let repo = try TestRepo()
+        // 200 MB of output; git-ml's own peak memory must stay far below that.
+        let r = try exec(["/usr/bin/time", "-f", "maxrss=%M", gitmlBinary, "run", "--", "sh", "-c",
+                          "yes 'a line of training output that repeats' | head -c 200000000"], cwd: repo.root)
+        #expect(r.status == 0)
+        #expect(r.stdout.utf8.count == 200_000_000)
+        let rss = try #require(r.stderr.components(separatedBy: "maxrss=").last.flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) })
+        #expect(rss < 80_000, "git-ml peak RSS \(rss) KB")
+        let id = try repo.runIDs()[0]
+        let size = try repo.git("cat-file", "-s", "refs/ml/runs/\(id):logs/output.log")
+        #expect(size == "200000000")
+    }
+}

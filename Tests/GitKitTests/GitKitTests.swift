@@ -1,0 +1,153 @@
+import Foundation
+import Testing
+@testable import GitKit
+
+/// A temp repository made with the real git program, with one commit.
+final class Scratch {
+    let root: String
+    init(commit: Bool = true) throws {
+        root = FileManager.default.temporaryDirectory.appendingPathComponent("gitkit-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        try sh("git init -q -b main && git config user.name T && git config user.email t@e.st")
+        if commit { try sh("echo hello > a.txt && mkdir -p d && echo x > d/b.txt && git add -A && git commit -qm one") }
+    }
+    deinit { try? FileManager.default.removeItem(atPath: root) }
+
+    @discardableResult
+    func sh(_ script: String) throws -> String {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/sh")
+        p.arguments = ["-c", script]
+        p.currentDirectoryURL = URL(fileURLWithPath: root)
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else { throw GitError(code: .other(-1), operation: script, message: "failed") }
+        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+    func open() throws -> Repository { try Repository.discover(from: root, environment: [:]) }
+}
+
+@Suite struct RepositoryTests {
+    @Test func discoversFromSubfolderAndReadsHead() throws {
+        let s = try Scratch()
+        let repo = try Repository.discover(from: s.root + "/d", environment: [:])
+        #expect(repo.workDirectory == URL(fileURLWithPath: s.root).resolvingSymlinksInPath().path || repo.workDirectory == s.root)
+        #expect(try repo.headCommit()?.hex == (try s.sh("git rev-parse HEAD")))
+        #expect(repo.headBranch() == "main")
+    }
+
+    @Test func honoursGitDirAndWorkTree() throws {
+        let s = try Scratch()
+        let repo = try Repository.discover(from: "/", environment: ["GIT_DIR": s.root + "/.git", "GIT_WORK_TREE": s.root])
+        #expect(try repo.headCommit() != nil)
+        #expect(repo.workDirectory?.hasSuffix(URL(fileURLWithPath: s.root).lastPathComponent) == true)
+    }
+
+    @Test func unbornHeadIsNil() throws {
+        let s = try Scratch(commit: false)
+        #expect(try s.open().headCommit() == nil)
+    }
+
+    @Test func notARepository() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("norepo-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        #expect(throws: GitError.self) { try Repository.discover(from: dir, environment: ["GIT_CEILING_DIRECTORIES": dir + "/.."]) }
+    }
+
+    @Test func blobsTreesAndCommitsRoundTrip() throws {
+        let s = try Scratch()
+        let repo = try s.open()
+        let blob = try repo.writeBlob(Data("content\n".utf8))
+        #expect(blob.hex == (try s.sh("printf 'content\\n' | git hash-object --stdin")))
+        #expect(try repo.readBlob(blob) == Data("content\n".utf8))
+        let tree = try repo.writeTree(paths: ["x/y/z.txt": (blob, .blob), "run.sh": (blob, .executable)])
+        #expect(try repo.readFile(in: tree, path: "x/y/z.txt") == Data("content\n".utf8))
+        #expect(try repo.treeEntry(in: tree, path: "run.sh")?.mode == .executable)
+        let head = try #require(try repo.headCommit())
+        let commit = try repo.createCommit(tree: tree, parents: [head], message: "msg\n", author: Signature(name: "A", email: "a@b"))
+        let info = try repo.readCommit(commit)
+        #expect(info.parents == [head])
+        #expect(info.tree == tree)
+        #expect(info.message == "msg\n")
+        #expect(try s.sh("git cat-file -t \(commit.hex)") == "commit")
+    }
+
+    @Test func referenceCompareAndSwap() throws {
+        let s = try Scratch()
+        let repo = try s.open()
+        let head = try #require(try repo.headCommit())
+        let other = try repo.createCommit(tree: try repo.readCommit(head).tree, parents: [head], message: "2", author: Signature(name: "A", email: "a@b"))
+        try repo.updateReference("refs/ml/test", to: head, expected: nil, message: "create")
+        #expect(throws: GitError.self) { try repo.updateReference("refs/ml/test", to: other, expected: nil, message: "again") }
+        do {
+            try repo.updateReference("refs/ml/test", to: other, expected: other, message: "wrong expectation")
+            Issue.record("a stale expected value must fail")
+        } catch let e as GitError {
+            #expect(e.isContention)
+        }
+        try repo.updateReference("refs/ml/test", to: other, expected: head, message: "ok")
+        #expect(try repo.referenceTarget("refs/ml/test") == other)
+        #expect(try repo.references(withPrefix: "refs/ml/").map(\.name) == ["refs/ml/test"])
+    }
+
+    @Test func concurrentNoteWritersLoseNothing() throws {
+        let s = try Scratch()
+        let head = try #require(try s.open().headCommit())
+        let root = s.root
+        DispatchQueue.concurrentPerform(iterations: 6) { i in
+            let repo = try! Repository.discover(from: root, environment: [:])
+            for j in 0..<5 {
+                try! repo.updateNote(on: head, notesRef: "refs/notes/ml", author: Signature(name: "A", email: "a@b")) { old in
+                    (old ?? "") + "line \(i)-\(j)\n"
+                }
+            }
+        }
+        let note = try #require(try s.open().note(on: head, notesRef: "refs/notes/ml"))
+        #expect(note.split(separator: "\n").count == 30)
+        #expect(try s.sh("git notes --ref=ml show HEAD | wc -l") == "30")
+    }
+
+    @Test func snapshotOfCleanAndDirtyWorkTree() throws {
+        let s = try Scratch()
+        try s.sh("echo '*.log' > .gitignore && git add .gitignore && git commit -qm ignore")
+        let repo = try s.open()
+        let clean = try repo.snapshotWorkTree()
+        #expect(!clean.isDirty)
+        #expect(clean.tree == clean.headTree)
+        try s.sh("echo changed > a.txt && echo new > n.txt && rm d/b.txt && echo noise > x.log && ln -s a.txt link && printf '#!/bin/sh\\n' > run.sh && chmod +x run.sh")
+        let indexBefore = FileManager.default.contents(atPath: s.root + "/.git/index")
+        let dirty = try repo.snapshotWorkTree()
+        #expect(dirty.isDirty)
+        #expect(dirty.changedPaths == ["a.txt", "d/b.txt", "link", "n.txt", "run.sh"])
+        #expect(FileManager.default.contents(atPath: s.root + "/.git/index") == indexBefore)
+        #expect(try repo.readFile(in: dirty.tree, path: "a.txt") == Data("changed\n".utf8))
+        #expect(try repo.treeEntry(in: dirty.tree, path: "d/b.txt") == nil)
+        #expect(try repo.treeEntry(in: dirty.tree, path: "x.log") == nil)
+        #expect(try repo.treeEntry(in: dirty.tree, path: "link")?.mode == .link)
+        #expect(try repo.treeEntry(in: dirty.tree, path: "run.sh")?.mode == .executable)
+
+        let out = s.root + "/../materialized-\(UUID().uuidString.prefix(6))"
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        try repo.materialize(tree: dirty.tree, into: out)
+        #expect(FileManager.default.contents(atPath: out + "/a.txt") == Data("changed\n".utf8))
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: out + "/link") == "a.txt")
+        #expect(FileManager.default.isExecutableFile(atPath: out + "/run.sh"))
+    }
+
+    @Test func diffBetweenTrees() throws {
+        let s = try Scratch()
+        let repo = try s.open()
+        let before = try repo.snapshotWorkTree().tree
+        try s.sh("printf 'hello\\nworld\\n' > a.txt && echo n > new.txt")
+        let after = try repo.snapshotWorkTree().tree
+        let d = try repo.diff(from: before, to: after, patch: true)
+        #expect(d.changes.map(\.path) == ["a.txt", "new.txt"])
+        #expect(d.changes[0].kind == .modified && d.changes[0].additions == 1 && d.changes[0].deletions == 0)
+        #expect(d.changes[1].kind == .added)
+        #expect(d.patch?.contains("+world") == true)
+    }
+}

@@ -1,0 +1,133 @@
+import Foundation
+import Testing
+@testable import ObjectStore
+
+final class TempDir {
+    let path: String
+    init() throws {
+        path = FileManager.default.temporaryDirectory.appendingPathComponent("store-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+    func write(_ rel: String, _ data: Data, mode: Int = 0o644) throws {
+        let url = URL(fileURLWithPath: path + "/" + rel)
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try data.write(to: url)
+        chmod(url.path, mode_t(mode))
+    }
+}
+
+func systemSHA256(_ path: String) throws -> String {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/sha256sum")
+    p.arguments = [path]
+    let out = Pipe()
+    p.standardOutput = out
+    try p.run()
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return String(String(decoding: data, as: UTF8.self).prefix(64))
+}
+
+@Suite struct ObjectStoreTests {
+    @Test func putBytesUsesTheSHA256OfTheBytes() throws {
+        let dir = try TempDir()
+        let store = ObjectStore(root: dir.path + "/objects")
+        let id = try store.put(Data("abc".utf8))
+        #expect(id.hex == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect(store.has(id))
+        #expect(try store.get(id) == Data("abc".utf8))
+        #expect(store.path(of: id).hasSuffix("/sha256/ba/7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"))
+        var st = stat()
+        stat(store.path(of: id), &st)
+        #expect(st.st_mode & 0o777 == 0o444, "objects are read-only")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path + "/objects/tmp").isEmpty, "no temp file left")
+    }
+
+    @Test func putLargeFileStreamsAndMatchesSha256sum() throws {
+        let dir = try TempDir()
+        var bytes = Data(count: 5_000_003)
+        for i in stride(from: 0, to: bytes.count, by: 997) { bytes[i] = UInt8(i % 251) }
+        try dir.write("big.bin", bytes)
+        let store = ObjectStore(root: dir.path + "/objects")
+        let (id, size) = try store.put(fileAt: dir.path + "/big.bin")
+        #expect(size == 5_000_003)
+        #expect(id.hex == (try systemSHA256(dir.path + "/big.bin")))
+        #expect(FileManager.default.contents(atPath: store.path(of: id)) == bytes)
+        #expect(FileManager.default.fileExists(atPath: dir.path + "/big.bin"), "a copy leaves the source")
+    }
+
+    @Test func consumeMovesTheFileIntoTheStore() throws {
+        let dir = try TempDir()
+        try dir.write("out.bin", Data("weights".utf8))
+        let store = ObjectStore(root: dir.path + "/objects")
+        let (id, _) = try store.put(fileAt: dir.path + "/out.bin", consume: true)
+        #expect(!FileManager.default.fileExists(atPath: dir.path + "/out.bin"))
+        #expect(try store.get(id) == Data("weights".utf8))
+    }
+
+    @Test func folderManifestIsSortedRecordsLinksAndRoundTrips() throws {
+        let dir = try TempDir()
+        try dir.write("src/z.txt", Data("z".utf8))
+        try dir.write("src/a/b.txt", Data("b".utf8))
+        try dir.write("src/run.sh", Data("#!/bin/sh\n".utf8), mode: 0o755)
+        try dir.write("outside.txt", Data("secret".utf8))
+        symlink("../outside.txt", dir.path + "/src/link")
+        let store = ObjectStore(root: dir.path + "/objects")
+        let stored = try store.putFolder(at: dir.path + "/src", parallelism: 2)
+        #expect(stored.fileCount == 4)
+        let m = try store.manifest(stored.manifest)
+        #expect(m.entries.map(\.path) == ["a/b.txt", "link", "run.sh", "z.txt"])
+        #expect(m.entries[1].isLink && m.entries[1].target == "../outside.txt" && m.entries[1].sha256 == nil)
+        #expect(m.entries[2].isExecutable)
+        #expect(!store.has(FileHashing.sha256(Data("secret".utf8))), "a link is never followed")
+        // Same folder, same id.
+        #expect(try store.putFolder(at: dir.path + "/src").manifest == stored.manifest)
+
+        try store.checkoutFolder(manifest: stored.manifest, to: dir.path + "/back")
+        #expect(FileManager.default.contents(atPath: dir.path + "/back/a/b.txt") == Data("b".utf8))
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: dir.path + "/back/link") == "../outside.txt")
+        #expect(FileManager.default.isExecutableFile(atPath: dir.path + "/back/run.sh"))
+        // A copy is independent of the store: editing it leaves the object intact.
+        try Data("edited".utf8).write(to: URL(fileURLWithPath: dir.path + "/back/z.txt"))
+        #expect(try store.verifyAll().isEmpty)
+    }
+
+    @Test func linkCheckoutSharesTheObject() throws {
+        let dir = try TempDir()
+        let store = ObjectStore(root: dir.path + "/objects")
+        let id = try store.put(Data("read-only input".utf8))
+        try store.checkout(id, to: dir.path + "/in/data.txt", mode: .link)
+        var a = stat(), b = stat()
+        stat(dir.path + "/in/data.txt", &a)
+        stat(store.path(of: id), &b)
+        #expect(a.st_ino == b.st_ino)
+    }
+
+    @Test func verifyFindsAFlippedByte() throws {
+        let dir = try TempDir()
+        let store = ObjectStore(root: dir.path + "/objects")
+        let good = try store.put(Data("good".utf8))
+        let bad = try store.put(Data("will be damaged".utf8))
+        let path = store.path(of: bad)
+        chmod(path, 0o644)
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        bytes[0] ^= 0x20
+        try bytes.write(to: URL(fileURLWithPath: path))
+        #expect(try store.verifyAll() == [bad])
+        #expect(store.has(good))
+    }
+
+    @Test func missingObjectIsAClearError() throws {
+        let dir = try TempDir()
+        let store = ObjectStore(root: dir.path + "/objects")
+        let id = FileHashing.sha256(Data("never stored".utf8))
+        do {
+            _ = try store.get(id)
+            Issue.record("expected an error")
+        } catch let e as StoreError {
+            #expect(e.code == .missingObject)
+            #expect(e.message.contains(id.hex))
+        }
+    }
+}
