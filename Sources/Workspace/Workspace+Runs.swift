@@ -122,7 +122,7 @@ extension Workspace {
 
         var files = RecordFiles(metricsSeries: parser.points.isEmpty ? nil : parser.seriesFile(), logFile: live.logPath)
         do {
-            record.outputs = try storeOutputs(live, manifests: &files.manifests, progress: progress)
+            record.outputs = try storeOutputs(live, requireAll: outcome.status == .completed, manifests: &files.manifests, progress: progress)
         } catch {
             record.status = .failed
             record.statusReason = "could not store the outputs: \(error)"
@@ -139,7 +139,10 @@ extension Workspace {
         return record
     }
 
-    func storeOutputs(_ live: LiveRun, manifests: inout [String: Data],
+    /// Stores the GITML_OUTPUTS folder (moved into the store, no copy) and each
+    /// `--output` path (copied). A missing `--output` fails a run that otherwise
+    /// completed, and is passed over for one that failed already.
+    func storeOutputs(_ live: LiveRun, requireAll: Bool, manifests: inout [String: Data],
                       progress: (@Sendable (StoreProgress) -> Void)?) throws -> [RunRecord.Output] {
         var outputs: [RunRecord.Output] = []
         let fm = FileManager.default
@@ -153,6 +156,7 @@ extension Workspace {
             let absolute = given.hasPrefix("/") ? given : live.request.workingDirectory + "/" + given
             var st = stat()
             guard lstat(absolute, &st) == 0 else {
+                if !requireAll { continue }
                 throw WorkspaceError(.invalidArgument, "output \(given) was not written by the command")
             }
             let name = relative(absolute)

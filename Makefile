@@ -1,0 +1,47 @@
+# git-ml: make demo (a real training through git ml run), make test, make bench.
+SWIFT      ?= swift
+RELEASE    := $(SWIFT) build -c release --static-swift-stdlib
+BIN_DEBUG   = .build/debug/git-ml
+BIN_RELEASE = .build/release/git-ml
+VENV       := .venv-demo
+PREFIX     ?= /usr/local
+
+.PHONY: all build release test demo bench install assets deps clean
+
+all: build
+
+deps:
+	@scripts/install-deps
+
+build: deps
+	$(SWIFT) build
+
+release: deps
+	$(RELEASE)
+
+## Every test: unit tests of each layer and end-to-end tests that drive the built binary.
+test: deps
+	@python3 scripts/embed-assets --check
+	$(SWIFT) build --build-tests
+	$(SWIFT) test
+
+## A real small training through git ml run, in this repository.
+demo: release $(VENV)/bin/python
+	@scripts/demo $(BIN_RELEASE) $(VENV)/bin/python
+
+$(VENV)/bin/python:
+	python3 -m venv $(VENV)
+
+## Benchmarks; figures and ratios go to BENCHMARKS.md.
+bench: release
+	@bench/run $(BIN_RELEASE)
+
+install: release
+	install -m 0755 $(BIN_RELEASE) $(PREFIX)/bin/git-ml
+
+## Regenerate Sources/Workspace/EmbeddedAssets.swift after editing hooks/ or the Python helper.
+assets:
+	python3 scripts/embed-assets
+
+clean:
+	rm -rf .build $(VENV) bench/work
