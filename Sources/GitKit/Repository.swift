@@ -2,11 +2,18 @@ import CGit2
 import Foundation
 
 /// libgit2 is initialised once per process, the first time a repository opens.
-enum LibGit2 {
+public enum LibGit2 {
     static let initialized: Bool = {
         git_libgit2_init()
         return true
     }()
+
+    /// How often libgit2 asked mbedTLS to load CA certificates and was told "done"
+    /// without any parsing (see LibGit2+Startup.swift). Written only during init.
+    nonisolated(unsafe) public internal(set) static var skippedCertificateLoads = 0
+
+    /// Initialises libgit2 now (it otherwise happens on the first open).
+    public static func initialize() { _ = initialized }
 }
 
 /// An open git repository.

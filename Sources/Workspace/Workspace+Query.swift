@@ -79,10 +79,19 @@ extension Workspace {
     }
 
     /// Every run's summary, from the cache where the run commit is unchanged.
+    ///
+    /// Fast path: when neither the loose run refs' folder nor `packed-refs` has
+    /// changed since the cache was written (same inode, size and nanosecond mtime),
+    /// no ref is read at all. Their stamps are taken before the refs are listed, so
+    /// a ref that moves during a listing makes the next call list again.
     func allSummaries() throws -> [RunSummary] {
-        let refs = try runRefs()
+        let stamp = refsStamp()
         var cache = SummaryCache.load(cachePath)
-        var changed = false
+        if let stamp, cache.stamp == stamp {
+            return cache.entries.values.map(\.summary)
+        }
+        let refs = try runRefs()
+        var changed = cache.stamp != stamp
         var result: [RunSummary] = []
         result.reserveCapacity(refs.count)
         var live = Set<String>()
@@ -102,8 +111,24 @@ extension Workspace {
             cache.entries = cache.entries.filter { live.contains($0.key) }
             changed = true
         }
-        if changed { try? cache.save(cachePath) }
+        if changed {
+            cache.stamp = stamp
+            try? cache.save(cachePath)
+        }
         return result
+    }
+
+    /// Identifies the current state of every place a run ref can live, or nil
+    /// when it cannot be read (then the cache is never trusted blindly).
+    func refsStamp() -> String? {
+        let common = repository.commonDirectory
+        func stamp(_ path: String) -> String? {
+            var st = stat()
+            if lstat(path, &st) != 0 { return errno == ENOENT ? "-" : nil }
+            return "\(st.st_dev):\(st.st_ino):\(st.st_size):\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec)"
+        }
+        guard let loose = stamp(common + "/refs/ml/runs"), let packed = stamp(common + "/packed-refs") else { return nil }
+        return loose + "|" + packed
     }
 
     /// Finds a run by id, unambiguous id prefix, `latest`, or display name.
@@ -172,12 +197,18 @@ extension Workspace {
 /// The summary cache file: one line per run, tab-separated, versioned by name.
 struct SummaryCache {
     var entries: [String: (commit: String, summary: RunSummary)] = [:]
+    /// The refs' state the entries were read at (first line: `# <stamp>`).
+    var stamp: String?
 
     static func load(_ path: String) -> SummaryCache {
         var cache = SummaryCache()
         guard let data = FileManager.default.contents(atPath: path) else { return cache }
         data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
             for line in raw.split(separator: 0x0A) {
+                if line.first == UInt8(ascii: "#") {
+                    cache.stamp = String(decoding: line.dropFirst(2), as: UTF8.self)
+                    continue
+                }
                 let f = line.split(separator: 0x09, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
                 guard f.count == 12, let status = RunRecord.Status(rawValue: f[4]), let start = Double(f[8]) else { continue }
                 var metrics: [String: Double] = [:]
@@ -195,7 +226,7 @@ struct SummaryCache {
     }
 
     func save(_ path: String) throws {
-        var out = ""
+        var out = stamp.map { "# \($0)\n" } ?? ""
         out.reserveCapacity(entries.count * 160)
         func clean(_ s: String) -> String {
             s.contains(where: { $0 == "\t" || $0 == "\n" || $0 == "\u{1f}" })

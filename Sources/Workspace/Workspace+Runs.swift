@@ -66,8 +66,8 @@ extension Workspace {
     /// The live folder of a run.
     public func liveFolder(_ id: String) -> String { stateDirectory + "/runs/" + id }
 
-    /// Records the start of a run: snapshots the code, makes the live folder,
-    /// writes the `running` record and its note.
+    /// Records the start of a run: snapshots the code, makes the live folder and
+    /// writes the `running` record. (The note on the commit is written at the end.)
     public func startRun(_ request: RunRequest, at start: Date = Date()) throws -> LiveRun {
         guard !request.command.isEmpty else {
             throw WorkspaceError(.invalidArgument, "no command to run", hint: "give one after --, e.g. git ml run -- python train.py")
@@ -93,7 +93,6 @@ extension Workspace {
                         branch: repository.headBranch(), changedPaths: snapshot.changedPaths),
             params: request.params, tags: request.tags, metrics: [:], metricsSkipped: 0, outputs: [], gitmlVersion: gitmlVersion)
         let commit = try writeRecord(record, files: RecordFiles(), expected: nil)
-        try updateNote(for: record)
         return LiveRun(record: record, folder: folder, request: request, commit: commit, lockFD: lockFD)
     }
 

@@ -19,6 +19,7 @@ public final class Workspace {
     public let environment: [String: String]
     /// The folder the user is in (inside the work tree).
     public let currentDirectory: String
+    private var userCache: Signature??
 
     public static let runsRefPrefix = "refs/ml/runs/"
     public static let notesRef = "refs/notes/ml"
@@ -68,12 +69,20 @@ public final class Workspace {
 
     /// Who runs: `user.name <user.email>` from git config, else the login name.
     public var userName: String {
-        if let sig = repository.configuredUser() { return "\(sig.name) <\(sig.email)>" }
+        if let sig = configuredUser { return "\(sig.name) <\(sig.email)>" }
         return environment["USER"] ?? environment["LOGNAME"] ?? "unknown"
     }
 
+    /// The identity records are committed with.
     var signature: Signature {
-        repository.configuredUser() ?? Signature(name: environment["USER"] ?? "git-ml", email: "git-ml@\(Host.name)")
+        configuredUser ?? Signature(name: environment["USER"] ?? "git-ml", email: "git-ml@\(Host.name)")
+    }
+
+    /// `user.name` / `user.email`, read once (git config is parsed on every read).
+    private var configuredUser: Signature? {
+        if let cached = userCache { return cached }
+        userCache = .some(repository.configuredUser())
+        return userCache!
     }
 
     /// `path` relative to the work tree's top when inside it, else unchanged.
