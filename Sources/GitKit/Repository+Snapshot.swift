@@ -26,7 +26,7 @@ extension Repository {
             throw GitError(code: .bareRepository, operation: "snapshot the work tree", message: "the repository is bare")
         }
         let headTree = try readCommit(head).tree
-        let changed = try changedPaths()
+        let changed = try changedPathsParallel()
         if changed.isEmpty {
             return WorkTreeSnapshot(head: head, headTree: headTree, tree: headTree, changedPaths: [])
         }
@@ -78,6 +78,8 @@ extension Repository {
                 if let p = d.old_file.path { paths.insert(String(cString: p)) }
             }
         }
-        return paths.sorted()
+        // A folder entry (a nested repository) has no content a snapshot could keep.
+        return paths.filter { !$0.hasSuffix("/") }.sorted()
     }
+
 }

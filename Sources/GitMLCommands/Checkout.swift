@@ -4,6 +4,7 @@ import Workspace
 
 struct Checkout: WorkspaceCommand {
     static let configuration = CommandConfiguration(
+        commandName: "checkout",
         abstract: "Restore the exact code a run saw, or its outputs, into a new folder.",
         discussion: """
         --code writes the run's code snapshot (its commit, plus uncommitted edits when it was

@@ -5,6 +5,7 @@ import Workspace
 
 struct Diff: WorkspaceCommand {
     static let configuration = CommandConfiguration(
+        commandName: "diff",
         abstract: "Compare two runs: params, metrics, code and outputs.",
         discussion: """
         Code is compared between the two runs' snapshots, so uncommitted edits count.

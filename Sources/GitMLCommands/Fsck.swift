@@ -5,6 +5,7 @@ import Workspace
 
 struct Fsck: WorkspaceCommand {
     static let configuration = CommandConfiguration(
+        commandName: "fsck",
         abstract: "Verify the store and the records: re-hash every object, parse every run, find missing objects.",
         discussion: """
         Exits 1 and names each damaged object or run when anything is wrong.

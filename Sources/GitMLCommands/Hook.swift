@@ -5,6 +5,7 @@ import Workspace
 
 struct Hook: WorkspaceCommand {
     static let configuration = CommandConfiguration(
+        commandName: "hook",
         abstract: "Entry points for the git hooks `git ml init` installs (called by git, not by hand).",
         discussion: """
         pre-push REMOTE [URL]: pushes refs/ml/* and refs/notes/ml to REMOTE along with your

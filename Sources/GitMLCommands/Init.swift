@@ -3,6 +3,7 @@ import Workspace
 
 struct Init: WorkspaceCommand {
     static let configuration = CommandConfiguration(
+        commandName: "init",
         abstract: "Set up git-ml in this repository (config, local store, hooks). Safe to run again.",
         discussion: """
         Creates .mlops/config.yaml (commit it) and .git/ml/, and installs the pre-push hook

@@ -4,6 +4,7 @@ import Workspace
 
 struct Logs: WorkspaceCommand {
     static let configuration = CommandConfiguration(
+        commandName: "logs",
         abstract: "Print a run's output (stdout and stderr, as they were interleaved).",
         discussion: """
         Examples:

@@ -4,6 +4,7 @@ import Workspace
 
 struct Metrics: WorkspaceCommand {
     static let configuration = CommandConfiguration(
+        commandName: "metrics",
         abstract: "Show a run's metric series: a table with a sparkline per metric, or one series in full.",
         discussion: """
         Examples:

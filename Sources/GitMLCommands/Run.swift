@@ -7,6 +7,7 @@ import Workspace
 
 struct Run: WorkspaceCommand {
     static let configuration = CommandConfiguration(
+        commandName: "run",
         abstract: "Run a command as a recorded run: code, logs, metrics and outputs tied to HEAD.",
         discussion: """
         The command runs in the current folder with its output streamed live and captured.
@@ -65,6 +66,7 @@ struct Run: WorkspaceCommand {
 final class RunRenderer: RunObserver {
     let term: Terminal
     let progressState = Mutex<(shown: Bool, last: Double)>((false, 0))
+    let metricsState = Mutex(MetricsState())
 
     init(term: Terminal) { self.term = term }
 
@@ -76,15 +78,42 @@ final class RunRenderer: RunObserver {
 
     func output(_ data: Data, isStderr: Bool) { Out.write(isStderr ? 2 : 1, data) }
 
+    /// Live metrics: the first values at once, then at most one line a second with
+    /// the latest value of each key, and the last values when the run ends, so a
+    /// loop that logs thousands of steps does not flood the terminal.
     func metricsLogged(_ points: [MetricPoint]) {
-        var byStep: [(Int, [MetricPoint])] = []
-        for p in points {
-            if let i = byStep.firstIndex(where: { $0.0 == p.step }) { byStep[i].1.append(p) } else { byStep.append((p.step, [p])) }
+        let now = Date().timeIntervalSince1970
+        let line = metricsState.withLock { s -> String? in
+            for p in points {
+                if s.latest[p.key] == nil { s.order.append(p.key) }
+                s.latest[p.key] = p
+            }
+            guard now - s.lastPrint >= 1 else { return nil }
+            s.lastPrint = now
+            return Self.metricsLine(&s)
         }
-        for (step, ps) in byStep {
-            let values = ps.map { "\($0.key)=\(RunFormatting.number($0.value))" }.joined(separator: " ")
-            Out.error(term.cyan("git-ml: step \(step) ", stderr: true) + values)
+        if let line { Out.error(term.cyan("git-ml: ", stderr: true) + line) }
+    }
+
+    func flushMetrics() {
+        let line = metricsState.withLock { s -> String? in
+            guard let last = s.latest.values.map(\.timestamp).max(), last > s.printedUpTo else { return nil }
+            return Self.metricsLine(&s)
         }
+        if let line { Out.error(term.cyan("git-ml: ", stderr: true) + line) }
+    }
+
+    struct MetricsState {
+        var latest: [String: MetricPoint] = [:]
+        var order: [String] = []
+        var lastPrint = 0.0
+        var printedUpTo: Int64 = 0
+    }
+
+    static func metricsLine(_ s: inout MetricsState) -> String {
+        s.printedUpTo = s.latest.values.map(\.timestamp).max() ?? 0
+        let step = s.latest.values.map(\.step).max() ?? 0
+        return "step \(step) " + s.order.prefix(8).map { "\($0)=\(RunFormatting.number(s.latest[$0]!.value))" }.joined(separator: " ")
     }
 
     func storing(_ p: StoreProgress) {
@@ -106,6 +135,7 @@ final class RunRenderer: RunObserver {
     }
 
     func runFinished(_ r: RunRecord) {
+        flushMetrics()
         var parts = [Render.status(r.status, term, stderr: true)]
         if let d = r.duration { parts.append("in \(RunFormatting.duration(d))") }
         if r.status != .completed, let reason = r.statusReason { parts.append("(\(reason))") }

@@ -4,6 +4,7 @@ import Workspace
 
 struct Runs: WorkspaceCommand {
     static let configuration = CommandConfiguration(
+        commandName: "runs",
         abstract: "List recorded runs, newest first.",
         discussion: """
         A run whose git-ml process died (kill -9, a crash) shows as lost. COMMIT ends in * when

@@ -4,6 +4,7 @@ import Workspace
 
 struct Show: WorkspaceCommand {
     static let configuration = CommandConfiguration(
+        commandName: "show",
         abstract: "Show one run: status, code, command, params, metrics, outputs, resources.",
         discussion: """
         RUN is a run id, an unambiguous prefix of one, a run name, or `latest`.
@@ -23,7 +24,10 @@ struct Show: WorkspaceCommand {
         if output.json { Out.print(String(decoding: try r.encoded(), as: UTF8.self)); return }
         let t = Terminal.current
         var lines: [String] = []
-        func row(_ k: String, _ v: String) { lines.append(t.dim(k.padding(toLength: 12, withPad: " ", startingAt: 0)) + v) }
+        let keys = ["experiment", "resources"] + r.params.keys.map { "  " + $0 } + r.metrics.keys.map { "  " + $0 }
+            + r.outputs.map { "  " + $0.name } + r.tags.keys.map { "  " + $0 }
+        let width = (keys.map(\.count).max() ?? 10) + 2
+        func row(_ k: String, _ v: String) { lines.append(t.dim(k.padding(toLength: width, withPad: " ", startingAt: 0)) + v) }
         lines.append(t.bold("run \(r.id)") + "  " + r.name)
         row("status", Render.status(r.status, t) + (r.exitCode.map { " (exit \($0))" } ?? "") + (r.statusReason.map { " - \($0)" } ?? ""))
         row("experiment", r.experiment)

@@ -1,6 +1,7 @@
 import Foundation
 import GitKit
 import ObjectStore
+import Synchronization
 
 /// The files a run commit's tree holds besides `run.json`.
 struct RecordFiles {
@@ -18,20 +19,23 @@ extension Workspace {
     func writeRecord(_ record: RunRecord, files: RecordFiles, expected: ObjectID?) throws -> ObjectID {
         try git {
             let repo = repository
-            var paths: [String: (id: ObjectID, mode: FileMode)] = [:]
-            paths["run.json"] = (try repo.writeBlob(try record.encoded()), .blob)
-            if let series = files.metricsSeries { paths["metrics.jsonl"] = (try repo.writeBlob(series), .blob) }
-            if let log = files.logFile, FileManager.default.fileExists(atPath: log) {
-                paths["logs/output.log"] = (try repo.writeBlob(fileAt: log), .blob)
-            }
-            for (name, data) in files.manifests { paths["outputs/\(name).json"] = (try repo.writeBlob(data), .blob) }
             guard let codeTree = ObjectID(hex: record.code.tree), let codeCommit = ObjectID(hex: record.code.commit) else {
                 throw WorkspaceError(.storage, "record \(record.id) names no valid code commit")
             }
-            let top = try repo.writeTree(paths: paths)
-            var entries = try repo.readTree(top)
-            entries.append(TreeEntry(name: "code", id: codeTree, mode: .tree))
-            let tree = try repo.writeTree(entries)
+            var top = [TreeEntry(name: "run.json", id: try repo.writeBlob(try record.encoded()), mode: .blob),
+                       TreeEntry(name: "code", id: codeTree, mode: .tree)]
+            if let series = files.metricsSeries {
+                top.append(TreeEntry(name: "metrics.jsonl", id: try repo.writeBlob(series), mode: .blob))
+            }
+            if let log = files.logFile, access(log, F_OK) == 0 {
+                let logs = try repo.writeTree([TreeEntry(name: "output.log", id: try repo.writeBlob(fileAt: log), mode: .blob)])
+                top.append(TreeEntry(name: "logs", id: logs, mode: .tree))
+            }
+            if !files.manifests.isEmpty {
+                let entries = try files.manifests.map { TreeEntry(name: $0.key + ".json", id: try repo.writeBlob($0.value), mode: .blob) }
+                top.append(TreeEntry(name: "outputs", id: try repo.writeTree(entries), mode: .tree))
+            }
+            let tree = try repo.writeTree(top)
             let message = "git-ml run \(record.id): \(record.status.rawValue) \(record.name)\n\n\(record.command.joined(separator: " "))\n"
             let commit = try repo.createCommit(tree: tree, parents: [codeCommit], message: message, author: signature,
                                                time: record.endTime ?? record.startTime)
@@ -61,6 +65,34 @@ extension Workspace {
 
     /// Adds or replaces this run's line in the `refs/notes/ml` note of its code commit.
     func updateNote(for record: RunRecord) throws {
+        try git { try Self.writeNote(for: record, in: repository, author: signature) }
+    }
+
+    /// Starts `updateNote(for:)` on another thread, with a repository handle of its
+    /// own (libgit2 handles are one thread's at a time), so the note and the record,
+    /// which live on different refs, are written at the same time. `wait()` joins it.
+    func updateNoteConcurrently(for record: RunRecord) -> () throws -> Void {
+        let gitDir = repository.gitDirectory, author = signature
+        let failure = Mutex<Error?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async {
+            do {
+                let repo = try Repository.discover(from: gitDir, environment: ["GIT_DIR": gitDir])
+                try Self.writeNote(for: record, in: repo, author: author)
+            } catch {
+                failure.withLock { $0 = error }
+            }
+            done.signal()
+        }
+        return {
+            done.wait()
+            if let e = failure.withLock({ $0 }) {
+                throw (e as? GitError).map { WorkspaceError(.storage, "git: \($0.description)") } ?? e
+            }
+        }
+    }
+
+    static func writeNote(for record: RunRecord, in repository: Repository, author: Signature) throws {
         guard let commit = ObjectID(hex: record.code.commit) else { return }
         var line = "git-ml run \(record.id) \(record.status.rawValue) name=\(record.name)"
         if record.code.dirty { line += " dirty" }
@@ -68,12 +100,10 @@ extension Workspace {
             line += " \(key)=\(RunFormatting.number(record.metrics[key]!.last))"
         }
         let prefix = "git-ml run \(record.id) "
-        try git {
-            try repository.updateNote(on: commit, notesRef: Self.notesRef, author: signature) { old in
-                var lines = (old ?? "").split(separator: "\n", omittingEmptySubsequences: true).map(String.init)
-                if let i = lines.firstIndex(where: { $0.hasPrefix(prefix) }) { lines[i] = line } else { lines.append(line) }
-                return lines.joined(separator: "\n") + "\n"
-            }
+        try repository.updateNote(on: commit, notesRef: notesRef, author: author) { old in
+            var lines = (old ?? "").split(separator: "\n", omittingEmptySubsequences: true).map(String.init)
+            if let i = lines.firstIndex(where: { $0.hasPrefix(prefix) }) { lines[i] = line } else { lines.append(line) }
+            return lines.joined(separator: "\n") + "\n"
         }
     }
 }

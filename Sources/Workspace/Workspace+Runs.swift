@@ -128,12 +128,12 @@ extension Workspace {
         }
         record.resources = .init(wallSeconds: outcome.wallSeconds, cpuSeconds: outcome.cpuSeconds,
                                  peakMemoryBytes: outcome.peakMemoryBytes, recordSeconds: Date().timeIntervalSince(clock))
-        live.commit = try git {
-            try repository.retryingOnContention {
-                try writeRecord(record, files: files, expected: live.commit)
-            }
+        let noteWritten = updateNoteConcurrently(for: record)
+        let written = Result {
+            try git { try repository.retryingOnContention { try writeRecord(record, files: files, expected: live.commit) } }
         }
-        try updateNote(for: record)
+        try noteWritten()
+        live.commit = try written.get()
         try? FileManager.default.removeItem(atPath: live.folder)
         return record
     }

@@ -27,7 +27,9 @@ public struct WorkspaceConfig: Sendable, Equatable {
         var config = WorkspaceConfig()
         let node: Node?
         do {
-            node = try Yams.compose(yaml: text)
+            // The basic resolver: no implicit-tag regexes to compile (3 ms of ICU start-up
+            // on every command); each setting is typed below, where its key is known.
+            node = try Yams.compose(yaml: text, .basic)
         } catch let error as YamlError {
             throw WorkspaceError(.badConfig, "\(file): \(Self.describe(error))", hint: "fix the YAML syntax; see docs/config.md")
         }

@@ -154,8 +154,9 @@ struct RunRecordTests {
         let id = try repo.runIDs()[0]
         #expect(try repo.ml("runs", "--json").stdout.contains("\"running\""))
         kill(p.processIdentifier, SIGKILL)
-        p.waitUntilExit()
+        // The orphaned command holds inherited descriptors that Foundation watches; end it first.
         _ = try exec(["pkill", "-f", "sleep 29.123"], cwd: "/")
+        p.waitUntilExit()
         let listed = try repo.ml("runs", "--status", "lost", "--json")
         #expect(listed.stdout.contains(id), "\(listed.stdout)")
         #expect(try repo.ml("show", id).stdout.contains("lost"))

@@ -151,3 +151,58 @@ final class Scratch {
         #expect(d.patch?.contains("+world") == true)
     }
 }
+
+@Suite struct ParallelStatusTests {
+    /// The parallel status must name exactly the paths libgit2's status names.
+    func agree(_ repo: Repository, _ step: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let reference = try repo.changedPaths()
+        let parallel = try repo.parallelStatus(threads: 3)
+        #expect(parallel != nil, "\(step): the parallel status handles this state itself", sourceLocation: sourceLocation)
+        #expect(parallel == reference, "\(step)", sourceLocation: sourceLocation)
+    }
+
+    @Test func leavesConflictsAndIntentToAddToLibgit2() throws {
+        let s = try Scratch()
+        try s.sh("printf 'n\\n' > planned.txt && git add -N planned.txt")
+        let repo = try s.open()
+        #expect(try repo.parallelStatus(threads: 2) == nil)
+        #expect(try repo.changedPathsParallel() == repo.changedPaths())
+    }
+
+    @Test func agreesWithLibgit2StatusAcrossWorkTreeStates() throws {
+        let s = try Scratch()
+        try s.sh("""
+            mkdir -p src/deep ignored keep && printf 'one\\n' > src/a.py && printf 'two\\n' > src/deep/b.py && printf 'x\\n' > src/same.txt \
+            && printf 'link me\\n' > target.txt && ln -s target.txt link && printf '*.log\\nignored/\\n!keep.log\\n' > .gitignore \
+            && printf 'k\\n' > keep/k.txt && git add -A && git commit -qm two && sleep 1.1 && git status --porcelain >/dev/null
+            """)
+        let repo = try s.open()
+        try agree(repo, "clean")
+        #expect(try repo.changedPathsParallel().isEmpty)
+
+        try s.sh("printf 'one, longer\\n' > src/a.py")
+        try agree(repo, "modified with another size")
+        try s.sh("printf 'ONE\\n' > src/deep/b.py")
+        try agree(repo, "modified with the same size, in the same second as before")
+        try s.sh("touch -d '2001-01-01' src/same.txt")
+        try agree(repo, "touched, same bytes")
+        try s.sh("rm keep/k.txt")
+        try agree(repo, "deleted")
+        try s.sh("printf 'n\\n' > new.txt && printf 'n\\n' > src/deep/new.py && mkdir -p fresh/inner && printf 'f\\n' > fresh/inner/f.py")
+        try agree(repo, "untracked files, also in an untracked folder")
+        try s.sh("printf 'noise\\n' > run.log && printf 'kept\\n' > keep.log && mkdir -p ignored/x && printf 'i\\n' > ignored/x/i.txt && printf 'l\\n' > fresh/inner/skip.log")
+        try agree(repo, "ignored files and folders, a negated pattern")
+        try s.sh("chmod +x src/same.txt")
+        try agree(repo, "mode change")
+        try s.sh("rm link && ln -s src/a.py link")
+        try agree(repo, "link target change")
+        try s.sh("printf 'staged\\n' > staged.txt && git add staged.txt && git add src/a.py && printf 'one\\n' > src/a.py")
+        try agree(repo, "staged new file; staged change undone in the work tree")
+        try s.sh("rm target.txt && mkdir target.txt && printf 'd\\n' > target.txt/inside")
+        try agree(repo, "a file replaced by a folder")
+        try s.sh("mkdir -p nested && cd nested && git init -q && printf 'n\\n' > n.txt")
+        try agree(repo, "a nested repository")
+        #expect(try repo.changedPathsParallel().contains("fresh/inner/f.py"))
+        #expect(try !repo.changedPathsParallel().contains("run.log"))
+    }
+}
