@@ -41,11 +41,12 @@ extension Repository {
     public func updateReference(_ name: String, to id: ObjectID, expected: ObjectID?, message: String) throws {
         var oid = id.raw
         var ref: OpaquePointer?
-        if var current = expected?.raw {
-            try check("update \(name)", git_reference_create_matching(&ref, handle, name, &oid, 1, &current, message))
-        } else {
-            try check("create \(name)", git_reference_create(&ref, handle, name, &oid, 0, message))
-        }
+        // An all-zero expected id means "must not exist yet". libgit2 checks the
+        // expected value under the ref's lock; `git_reference_create` with force=0
+        // checks existence before taking the lock, so two creators could both win.
+        var current = expected?.raw ?? git_oid()
+        try check(expected == nil ? "create \(name)" : "update \(name)",
+                  git_reference_create_matching(&ref, handle, name, &oid, 1, &current, message))
         git_reference_free(ref)
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 @testable import GitKit
 
@@ -92,6 +93,25 @@ final class Scratch {
         try repo.updateReference("refs/ml/test", to: other, expected: head, message: "ok")
         #expect(try repo.referenceTarget("refs/ml/test") == other)
         #expect(try repo.references(withPrefix: "refs/ml/").map(\.name) == ["refs/ml/test"])
+    }
+
+    @Test func exactlyOneConcurrentCreatorWins() throws {
+        let s = try Scratch()
+        let head = try #require(try s.open().headCommit())
+        let root = s.root
+        for round in 0..<15 {
+            let wins = Mutex(0)
+            DispatchQueue.concurrentPerform(iterations: 4) { _ in
+                let repo = try! Repository.discover(from: root, environment: [:])
+                do {
+                    try repo.updateReference("refs/ml/race/\(round)", to: head, expected: nil, message: "race")
+                    wins.withLock { $0 += 1 }
+                } catch let e as GitError {
+                    #expect(e.isContention, "\(e)")
+                } catch { Issue.record("\(error)") }
+            }
+            #expect(wins.withLock { $0 } == 1, "round \(round)")
+        }
     }
 
     @Test func concurrentNoteWritersLoseNothing() throws {
