@@ -6,7 +6,7 @@ BIN_RELEASE = .build/release/git-ml
 VENV       := .venv-demo
 PREFIX     ?= /usr/local
 
-.PHONY: all build release test demo bench install assets deps clean
+.PHONY: all build release test demo bench install assets cli-docs deps clean
 
 all: build
 
@@ -42,6 +42,10 @@ install: release
 ## Regenerate Sources/Workspace/EmbeddedAssets.swift after editing hooks/ or the Python helper.
 assets:
 	python3 scripts/embed-assets
+
+## Regenerate docs/cli.md from every command's --help.
+cli-docs: build
+	scripts/cli-docs $(BIN_DEBUG)
 
 clean:
 	rm -rf .build $(VENV) bench/work

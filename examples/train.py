@@ -4,7 +4,7 @@ synthetic two-class data set, standard library only.
 Logs loss and accuracy per epoch with the `gitml` helper, and writes the
 trained weights to the run's outputs folder.
 
-    git ml run -- python examples/train.py --epochs 40 --lr 0.5
+    git ml run -- python examples/train.py --epochs 40 --lr 0.2
 """
 import argparse
 import json
@@ -20,8 +20,9 @@ def make_data(n, seed):
     data = []
     for _ in range(n):
         label = rng.random() < 0.5
-        cx, cy = (1.0, 1.0) if label else (-1.0, -1.0)
-        data.append(((rng.gauss(cx, 1.1), rng.gauss(cy, 1.1)), 1.0 if label else 0.0))
+        # Two overlapping clouds away from the origin: the bias has to be learnt too.
+        cx, cy = (3.0, 2.5) if label else (1.5, 1.0)
+        data.append(((rng.gauss(cx, 0.9), rng.gauss(cy, 0.9)), 1.0 if label else 0.0))
     return data
 
 
@@ -43,7 +44,7 @@ def evaluate(w, b, data):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--lr", type=float, default=0.5)
+    parser.add_argument("--lr", type=float, default=0.2)
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     gitml.log_params({"lr": args.lr, "seed": args.seed})

@@ -7,9 +7,7 @@ struct Checkout: WorkspaceCommand {
         commandName: "checkout",
         abstract: "Restore the exact code a run saw, or its outputs, into a new folder.",
         discussion: """
-        --code writes the run's code snapshot (its commit, plus uncommitted edits when it was
-        dirty) byte for byte. --outputs writes the GITML_OUTPUTS files at the folder's top and
-        each --output PATH at PATH. The folder must be new or empty; your work tree is never touched.
+        --code writes the run's code snapshot (its commit, plus uncommitted edits when it was dirty) byte for byte. --outputs writes the GITML_OUTPUTS files at the folder's top and each --output PATH at PATH. The folder must be new or empty; your work tree is never touched.
 
         Examples:
           git ml checkout latest --code /tmp/code

@@ -7,8 +7,7 @@ public struct GitML: ParsableCommand {
         commandName: "git-ml",
         abstract: "Git-native MLOps: runs, metrics and outputs recorded against the commit that produced them.",
         discussion: """
-        Every run is a commit on refs/ml/runs/<id> whose first parent is the code commit;
-        large files live in .git/ml/objects, addressed by SHA-256. Works from any subfolder.
+        Every run is a commit on refs/ml/runs/<id> whose first parent is the code commit; large files live in .git/ml/objects, addressed by SHA-256. Works from any subfolder.
 
         Examples:
           git ml init

@@ -8,9 +8,7 @@ struct Hook: WorkspaceCommand {
         commandName: "hook",
         abstract: "Entry points for the git hooks `git ml init` installs (called by git, not by hand).",
         discussion: """
-        pre-push REMOTE [URL]: pushes refs/ml/* and refs/notes/ml to REMOTE along with your
-        branch, unless push_records is false in .mlops/config.yaml. A failure is reported and
-        does not stop your push.
+        pre-push REMOTE [URL]: pushes refs/ml/* and refs/notes/ml to REMOTE along with your branch, unless push_records is false in .mlops/config.yaml. A failure is reported and does not stop your push.
 
         Examples:
           git ml hook pre-push origin

@@ -6,9 +6,7 @@ struct Init: WorkspaceCommand {
         commandName: "init",
         abstract: "Set up git-ml in this repository (config, local store, hooks). Safe to run again.",
         discussion: """
-        Creates .mlops/config.yaml (commit it) and .git/ml/, and installs the pre-push hook
-        that pushes run records with your branches. A hook you already have is kept as
-        pre-push.local and runs first.
+        Creates .mlops/config.yaml (commit it) and .git/ml/, and installs the pre-push hook that pushes run records with your branches. A hook you already have is kept as pre-push.local and runs first.
 
         Examples:
           git ml init

@@ -10,16 +10,11 @@ struct Run: WorkspaceCommand {
         commandName: "run",
         abstract: "Run a command as a recorded run: code, logs, metrics and outputs tied to HEAD.",
         discussion: """
-        The command runs in the current folder with its output streamed live and captured.
-        It gets GITML_RUN_ID, GITML_OUTPUTS (files written there become the run's outputs),
-        GITML_METRICS (a JSON-lines metrics file) and the `gitml` Python helper on PYTHONPATH.
-        A dirty work tree is snapshotted, so the run can be restored exactly.
-        git-ml exits with the command's exit code; Ctrl-C stops the command and records it as canceled.
-        A single quoted argument is run by /bin/sh, like a job file's `command:`.
+        The command runs in the current folder with its output streamed live and captured. It gets GITML_RUN_ID, GITML_OUTPUTS (files written there become the run's outputs), GITML_METRICS (a JSON-lines metrics file) and the `gitml` Python helper on PYTHONPATH. A dirty work tree is snapshotted, so the run can be restored exactly. git-ml exits with the command's exit code; Ctrl-C stops the command and records it as canceled. A single quoted argument is run by /bin/sh, like a job file's `command:`.
 
         Examples:
           git ml run -- python train.py --lr 0.1
-          git ml run --name baseline --param lr=0.1 --tag team=vision -- python train.py
+          git ml run --name base --param lr=0.1 --tag team=cv -- python train.py
           git ml run --output model.pkl -- python train.py
           git ml run "python prep.py && python train.py"
         """)
@@ -38,6 +33,8 @@ struct Run: WorkspaceCommand {
     var command: [String] = []
 
     mutating func validate() throws {
+        // Everything after `run` is captured, so a bare --help/-h must be answered here.
+        if command == ["--help"] || command == ["-h"] { throw CleanExit.helpRequest(self) }
         if command.first == "--" { command.removeFirst() }
         guard !command.isEmpty else { throw ValidationError("no command to run; give one after --, e.g. git ml run -- python train.py") }
         _ = try keyValues(tag, option: "--tag")

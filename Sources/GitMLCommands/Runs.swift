@@ -7,8 +7,7 @@ struct Runs: WorkspaceCommand {
         commandName: "runs",
         abstract: "List recorded runs, newest first.",
         discussion: """
-        A run whose git-ml process died (kill -9, a crash) shows as lost. COMMIT ends in * when
-        the run was made from a dirty work tree.
+        A run whose git-ml process died (kill -9, a crash) shows as lost. COMMIT ends in * when the run was made from a dirty work tree.
 
         Examples:
           git ml runs

@@ -66,6 +66,47 @@ struct CommandTests {
         #expect((try JSONSerialization.jsonObject(with: Data(series.utf8)) as! [Any]).count == 2)
     }
 
+    @Test("logs --follow prints the output of a live run until it ends")
+    func logsFollow() throws {
+        let repo = try TestRepo()
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: gitmlBinary)
+        p.arguments = ["run", "--", "sh", "-c", "echo first; sleep 1; echo second"]
+        p.currentDirectoryURL = URL(fileURLWithPath: repo.root)
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        #expect(try waitUntil(20) { try repo.runIDs().count == 1 })
+        let followed = try repo.ml("logs", "latest", "--follow")
+        p.waitUntilExit()
+        #expect(followed.status == 0)
+        #expect(followed.stdout == "first\nsecond\n")
+    }
+
+    @Test("an --output the command did not write fails the run, which is still recorded")
+    func missingOutput() throws {
+        let repo = try TestRepo()
+        let r = try repo.ml("run", "--output", "model.pkl", "--", "true")
+        #expect(r.status == 1)
+        let record = try repo.record(try repo.runIDs()[0])
+        #expect(record["status"] as? String == "failed")
+        #expect((record["status_reason"] as? String)?.contains("model.pkl") == true)
+        // A command that failed anyway is recorded with its own exit code and reason.
+        let failing = try repo.ml("run", "--output", "model.pkl", "--", "sh", "-c", "exit 4")
+        #expect(failing.status == 4)
+        #expect(try repo.record(try repo.runIDs()[1])["status_reason"] as? String == "exited with code 4")
+    }
+
+    @Test("every command has --help with examples")
+    func helpHasExamples() throws {
+        let repo = try TestRepo()
+        for command in ["init", "run", "runs", "show", "logs", "metrics", "diff", "checkout", "fsck", "hook"] {
+            let r = try repo.ml(command, "--help")
+            #expect(r.status == 0, "\(command)")
+            #expect(r.stdout.contains("Examples:") && r.stdout.contains("git ml \(command)"), "\(command) --help: \(r.stdout)")
+        }
+    }
+
     @Test("an unknown run id gets an error listing the closest ids")
     func unknownRun() throws {
         let repo = try TestRepo()
