@@ -100,8 +100,15 @@ public final class ProcessSupervisor: Sendable {
         var usage = rusage()
         var reaped = false
         var reapedAt = 0.0
-        while fds.contains(where: { $0.fd >= 0 }) {
-            let n = poll(&fds, nfds_t(fds.count), Int32(tickInterval * 1000))
+        // Until the command has ended and its pipes are drained. poll() skips closed
+        // (negative) descriptors, so a command that closed its output still gets ticks.
+        var closedAt: Double?
+        while !reaped || fds.contains(where: { $0.fd >= 0 }) {
+            // The pipes close a moment before the process can be reaped: check back soon
+            // then, and at the tick rate for a command that closed its output and goes on.
+            if closedAt == nil, !fds.contains(where: { $0.fd >= 0 }) { closedAt = monotonicSeconds() }
+            let soon = closedAt.map { monotonicSeconds() - $0 < 0.5 } ?? false
+            let n = poll(&fds, nfds_t(fds.count), soon ? 2 : Int32(tickInterval * 1000))
             if n > 0 {
                 for i in fds.indices where fds[i].fd >= 0 && fds[i].revents != 0 {
                     let got = read(fds[i].fd, buffer, bufferSize)
