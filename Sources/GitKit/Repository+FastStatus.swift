@@ -47,52 +47,46 @@ extension Repository {
     /// The parallel status, or nil for a state it leaves to libgit2.
     func parallelStatus(threads: Int) throws -> [String]? {
         guard let workdir = workDirectory else { return nil }
-        if ProcessInfo.processInfo.environment["GIT_INDEX_FILE"] != nil { return nil }
-        let fileMode = configBool("core.filemode") ?? true
-        let trustCtime = configBool("core.trustctime") ?? true
-        if configBool("core.symlinks") == false { return nil }
+        let environment = ProcessInfo.processInfo.environment
+        if environment["GIT_INDEX_FILE"] != nil { return nil }
+        let settings = configBools(["core.filemode", "core.trustctime", "core.symlinks"])
+        let fileMode = settings[0] ?? true, trustCtime = settings[1] ?? true
+        if settings[2] == false { return nil }
+        guard var index = IndexFile.parse(path: gitDirectory + "/index") else { return nil }
+        if index.entries.contains(where: { $0.stage != 0 || $0.assumeValid || $0.skipWorktree || $0.intentToAdd }) { return nil }
+        let paths = index.paths
+        return try paths.withUnsafeBufferPointer { arena in
+            try parallelStatus(index: &index, arena: arena.baseAddress!, workdir: workdir, threads: threads,
+                               fileMode: fileMode, trustCtime: trustCtime)
+        }
+    }
 
-        var index: OpaquePointer?
-        try check("open the index", git_repository_index(&index, handle))
-        defer { git_index_free(index) }
-        try check("read the index", git_index_read(index, 0))
-        if git_index_has_conflicts(index) == 1 { return nil }
-
-        // The index file's own time: an entry not older than it may be racily clean.
-        var indexStat = stat()
-        guard let indexPath = git_index_path(index), stat(indexPath, &indexStat) == 0 else { return nil }
-        let indexTime = (Int32(truncatingIfNeeded: indexStat.st_mtim.tv_sec), UInt32(truncatingIfNeeded: indexStat.st_mtim.tv_nsec))
-
-        // Copy the entries; count files per folder and collect every tracked folder.
-        let count = git_index_entrycount(index)
+    private func parallelStatus(index: inout IndexFile, arena: UnsafePointer<CChar>, workdir: String, threads: Int,
+                                fileMode: Bool, trustCtime: Bool) throws -> [String] {
+        let indexTime = index.mtime
+        // The entries as the workers see them; count files per folder and collect every tracked folder.
         var entries: [StatEntry] = []
-        entries.reserveCapacity(count)
+        entries.reserveCapacity(index.entries.count)
         var filesPerDir: [String: Int] = [:]
         var trackedDirs: Set<String> = [""]
         var submodules = Set<String>()
         var lastDir: (UnsafePointer<CChar>, Int)? = nil
         var lastKey = ""
-        for i in 0..<count {
-            guard let e = git_index_get_byindex(index, i)?.pointee else { continue }
-            if e.flags & UInt16(GIT_INDEX_ENTRY_VALID.rawValue) != 0
-                || e.flags_extended & UInt16(GIT_INDEX_ENTRY_EXTENDED_FLAGS.rawValue) != 0 {
-                return nil
-            }
-            let length = strlen(e.path)
+        for e in index.entries {
+            let path = arena + e.pathOffset
             if e.mode == 0o160000 {
-                submodules.insert(String(cString: e.path))
+                submodules.insert(String(cString: path))
                 continue
             }
-            let slash = strrchr(e.path, 0x2F).map { UnsafePointer($0) - e.path } ?? 0
-            entries.append(StatEntry(path: e.path, pathLength: length, dirLength: slash, mode: e.mode, size: e.file_size,
-                                     mtime: (e.mtime.seconds, e.mtime.nanoseconds), ctime: (e.ctime.seconds, e.ctime.nanoseconds),
-                                     ino: e.ino, id: e.id))
-            if let (p, n) = lastDir, n == slash, memcmp(p, e.path, slash) == 0 {
+            let slash = strrchr(path, 0x2F).map { UnsafePointer($0) - path } ?? 0
+            entries.append(StatEntry(path: path, pathLength: e.pathLength, dirLength: slash, mode: e.mode, size: e.size,
+                                     mtime: e.mtime, ctime: e.ctime, ino: e.ino, id: e.id))
+            if let (p, n) = lastDir, n == slash, memcmp(p, path, slash) == 0 {
                 filesPerDir[lastKey, default: 0] += 1
                 continue
             }
-            lastDir = (e.path, slash)
-            lastKey = String(decoding: UnsafeRawBufferPointer(start: e.path, count: slash), as: UTF8.self)
+            lastDir = (path, slash)
+            lastKey = String(decoding: UnsafeRawBufferPointer(start: path, count: slash), as: UTF8.self)
             filesPerDir[lastKey, default: 0] += 1
             var ancestor = lastKey
             while !ancestor.isEmpty, trackedDirs.insert(ancestor).inserted {
@@ -117,15 +111,17 @@ extension Repository {
             var dirOf: (UnsafePointer<CChar>, Int)? = nil
             defer { if dirFD >= 0 { close(dirFD) } }
             while true {
+                // Job 0 lists the folders (a few ms of getdents) while the other thread
+                // starts on the stat calls; jobs 1... are chunks of entries.
                 let job = next.wrappingAdd(1, ordering: .relaxed).oldValue
                 if job > chunks { return }
-                if job == chunks {
+                if job == 0 {
                     let found = Self.listTrackedFolders(workdir: workdir, trackedDirs: frozenDirs, filesPerDir: frozenCounts,
                                                         submodules: frozenSubmodules)
                     listing.withLock { $0 = found }
                     continue
                 }
-                for i in (job * chunk)..<min(frozenEntries.count, (job + 1) * chunk) {
+                for i in ((job - 1) * chunk)..<min(frozenEntries.count, job * chunk) {
                     let e = frozenEntries[i]
                     let slash = e.dirLength
                     if dirOf == nil || dirOf!.1 != slash || memcmp(dirOf!.0, e.path, slash) != 0 {
@@ -174,9 +170,16 @@ extension Repository {
         for dir in listing.withLock({ $0.untrackedDirs }) {
             try collectUntracked(dir, workdir: workdir, into: &changed)
         }
-        // Staged changes: the index's tree against HEAD's (cheap when the index's tree cache is valid).
-        var indexTree = git_oid()
-        try check("write the index's tree", git_index_write_tree(&indexTree, index))
+        // Staged changes: the index's cached tree against HEAD's; without a valid
+        // cached tree, libgit2 computes the index's tree.
+        var indexTree = index.rootTree ?? git_oid()
+        if index.rootTree == nil {
+            var libgit2Index: OpaquePointer?
+            try check("open the index", git_repository_index(&libgit2Index, handle))
+            defer { git_index_free(libgit2Index) }
+            try check("read the index", git_index_read(libgit2Index, 0))
+            try check("write the index's tree", git_index_write_tree(&indexTree, libgit2Index))
+        }
         if let head = try headCommit() {
             let headTree = try readCommit(head).tree
             if ObjectID(indexTree) != headTree {
@@ -300,12 +303,14 @@ extension Repository {
         }
     }
 
-    /// A boolean from git config, or nil when unset.
-    func configBool(_ key: String) -> Bool? {
+    /// Booleans from git config (nil where unset), read from one snapshot.
+    func configBools(_ keys: [String]) -> [Bool?] {
         var config: OpaquePointer?
-        guard git_repository_config_snapshot(&config, handle) == 0 else { return nil }
+        guard git_repository_config_snapshot(&config, handle) == 0 else { return keys.map { _ in nil } }
         defer { git_config_free(config) }
-        var value: Int32 = 0
-        return git_config_get_bool(&value, config, key) == 0 ? value != 0 : nil
+        return keys.map { key in
+            var value: Int32 = 0
+            return git_config_get_bool(&value, config, key) == 0 ? value != 0 : nil
+        }
     }
 }

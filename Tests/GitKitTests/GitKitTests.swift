@@ -189,6 +189,36 @@ final class Scratch {
         #expect(try repo.changedPathsParallel() == repo.changedPaths())
     }
 
+    @Test(arguments: [2, 3, 4])
+    func readsTheIndexFileLikeGit(version: Int) throws {
+        let s = try Scratch()
+        try s.sh("mkdir -p a/b && for i in 1 2 3; do printf \"$i\\n\" > a/b/file-with-a-longer-name-$i.txt; done && git add -A && git commit -qm more && git update-index --index-version \(version)")
+        let parsed = try #require(IndexFile.parse(path: s.root + "/.git/index"))
+        let listed = try s.sh("git ls-files -s").split(separator: "\n").map { line -> (String, String, String) in
+            let parts = line.split(separator: "\t")
+            let meta = parts[0].split(separator: " ")
+            return (String(meta[0]), String(meta[1]), String(parts[1]))
+        }
+        #expect(parsed.entries.count == listed.count)
+        for (entry, (mode, id, path)) in zip(parsed.entries, listed) {
+            let name = parsed.paths.withUnsafeBufferPointer { String(cString: $0.baseAddress! + entry.pathOffset) }
+            #expect(name == path)
+            #expect(String(entry.mode, radix: 8) == mode)
+            #expect(ObjectID(entry.id).hex == id)
+        }
+        let tree = try s.sh("git rev-parse HEAD^{tree}")
+        #expect(parsed.rootTree.map { ObjectID($0).hex } == tree, "the cached tree of a freshly committed index")
+    }
+
+    @Test func agreesWithLibgit2StatusWithAVersion4Index() throws {
+        let s = try Scratch()
+        try s.sh("mkdir -p src/deep && printf 'a\\n' > src/deep/a.py && git add -A && git commit -qm v4 && git update-index --index-version 4 && sleep 1.1 && git status --porcelain >/dev/null")
+        let repo = try s.open()
+        try agree(repo, "clean, index v4")
+        try s.sh("printf 'b\\n' >> src/deep/a.py && printf 'n\\n' > src/new.py && rm a.txt")
+        try agree(repo, "modified, new and deleted, index v4")
+    }
+
     @Test func agreesWithLibgit2StatusAcrossWorkTreeStates() throws {
         let s = try Scratch()
         try s.sh("""
