@@ -314,3 +314,19 @@ extension Repository {
         }
     }
 }
+
+extension Repository {
+    /// True when `path` (relative to the work tree) matches the ignore rules; give
+    /// a folder with a trailing slash.
+    public func isIgnoredPath(_ path: String) throws -> Bool { try isIgnored(path) }
+
+    /// True when the index holds `path` or anything under it.
+    public func isTracked(_ path: String) throws -> Bool {
+        var index: OpaquePointer?
+        try check("open the index", git_repository_index(&index, handle))
+        defer { git_index_free(index) }
+        if git_index_get_bypath(index, path, 0) != nil { return true }
+        var position = 0
+        return git_index_find_prefix(&position, index, path + "/") == 0
+    }
+}

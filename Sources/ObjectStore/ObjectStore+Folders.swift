@@ -17,17 +17,19 @@ public struct StoreProgress: Sendable {
 }
 
 extension ObjectStore {
-    /// One file or link found under a folder.
-    struct FoundEntry: Sendable {
-        var relative: String
-        var absolute: String
-        var isLink: Bool
-        var isExecutable: Bool
-        var size: Int64
+    /// One file or link found under a folder, with the stat data a cache keys on.
+    public struct FoundEntry: Sendable {
+        public var relative: String
+        public var absolute: String
+        public var isLink: Bool
+        public var isExecutable: Bool
+        public var size: Int64
+        public var mtime: Int64   // nanoseconds since 1970
+        public var inode: UInt64
     }
 
     /// Lists regular files and symbolic links under `root` (links are not followed).
-    static func walk(_ root: String) throws -> [FoundEntry] {
+    public static func walk(_ root: String) throws -> [FoundEntry] {
         var found: [FoundEntry] = []
         func visit(_ dir: String, _ prefix: String) throws {
             guard let d = opendir(dir) else { throw StoreError.errno("read folder", dir) }
@@ -45,8 +47,10 @@ extension ObjectStore {
                 guard lstat(abs, &st) == 0 else { throw StoreError.errno("stat", abs) }
                 switch st.st_mode & S_IFMT {
                 case S_IFDIR: try visit(abs, rel)
-                case S_IFREG: found.append(FoundEntry(relative: rel, absolute: abs, isLink: false, isExecutable: st.st_mode & 0o100 != 0, size: Int64(st.st_size)))
-                case S_IFLNK: found.append(FoundEntry(relative: rel, absolute: abs, isLink: true, isExecutable: false, size: Int64(st.st_size)))
+                case S_IFREG, S_IFLNK:
+                    found.append(FoundEntry(relative: rel, absolute: abs, isLink: st.st_mode & S_IFMT == S_IFLNK,
+                                            isExecutable: st.st_mode & S_IFMT == S_IFREG && st.st_mode & 0o100 != 0, size: Int64(st.st_size),
+                                            mtime: Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec), inode: UInt64(st.st_ino)))
                 default: throw StoreError(.unsupportedFile, path: abs, "\(abs) is not a file, folder or link; remove it or move it out of the folder")
                 }
             }
@@ -108,7 +112,8 @@ extension ObjectStore {
     }
 }
 
-func readLink(_ path: String) throws -> String {
+/// The target of a symbolic link, as written.
+public func readLink(_ path: String) throws -> String {
     var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
     let n = readlink(path, &buffer, buffer.count - 1)
     guard n >= 0 else { throw StoreError.errno("read link", path) }

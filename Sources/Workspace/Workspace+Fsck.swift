@@ -18,8 +18,8 @@ public struct FsckReport: Sendable, Codable {
 }
 
 extension Workspace {
-    /// Re-hashes every stored object, parses every run record and checks that
-    /// every object a record or manifest names is present and intact.
+    /// Re-hashes every stored object, parses every run record and data pointer, and
+    /// checks that every object a record, pointer or manifest names is present and intact.
     public func fsck(progress: (@Sendable (StoreProgress) -> Void)? = nil) throws -> FsckReport {
         let objects = try store.allObjects()
         let corrupt = Set(try store.verifyAll(progress: progress))
@@ -53,6 +53,20 @@ extension Workspace {
                 } catch {
                     damage.append(Damage(subject: "manifest \(oid.hex)", problem: "\(error)"))
                 }
+            }
+        }
+        // Data pointers in the work tree: their objects must be here too.
+        for (file, pointer) in (try? dataPointers()) ?? [] {
+            let owner = "data \(relative(file))"
+            guard let id = ContentID(hex: pointer.sha256) else { continue }
+            need(id, for: owner)
+            guard pointer.isFolder, store.has(id), !corrupt.contains(id), checkedManifests.insert(id).inserted else { continue }
+            do {
+                for entry in try store.manifest(id).entries {
+                    if let sha = entry.sha256 { need(sha, for: "manifest \(id.hex) (\(entry.path))") }
+                }
+            } catch {
+                damage.append(Damage(subject: "manifest \(id.hex)", problem: "\(error)"))
             }
         }
         return FsckReport(objectsChecked: objects.count, runsChecked: refs.count, damage: damage)

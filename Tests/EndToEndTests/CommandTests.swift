@@ -100,8 +100,9 @@ struct CommandTests {
     @Test("every command has --help with examples")
     func helpHasExamples() throws {
         let repo = try TestRepo()
-        for command in ["init", "run", "runs", "show", "logs", "metrics", "diff", "checkout", "fsck", "hook"] {
-            let r = try repo.ml(command, "--help")
+        for command in ["init", "run", "runs", "show", "logs", "metrics", "diff", "checkout", "fsck", "hook", "data",
+                        "data add", "data status", "data checkout", "data log"] {
+            let r = try repo.ml(command.split(separator: " ").map(String.init) + ["--help"])
             #expect(r.status == 0, "\(command)")
             #expect(r.stdout.contains("Examples:") && r.stdout.contains("git ml \(command)"), "\(command) --help: \(r.stdout)")
         }

@@ -1,0 +1,97 @@
+import Foundation
+import Testing
+
+@Suite("git ml data: versioned data beside the code")
+struct DataTests {
+    /// sha256 of every file under a folder, by relative path.
+    func hashes(_ folder: String) throws -> [String: String] {
+        let r = try exec(["sh", "-c", "cd \"$1\" && find . -type f -exec sha256sum {} + | sort", "sh", folder], cwd: "/")
+        var out: [String: String] = [:]
+        for line in r.stdout.split(separator: "\n") {
+            let parts = line.split(separator: " ", maxSplits: 1)
+            out[String(parts[1]).trimmingCharacters(in: .whitespaces)] = String(parts[0])
+        }
+        return out
+    }
+
+    @Test("a data folder added, changed and checked out comes back byte-identical at each version")
+    func versionsRoundTrip() throws {
+        let repo = try TestRepo()
+        try exec(["sh", "-c", "mkdir -p data/images/sub && for i in 1 2 3; do head -c 20000 /dev/urandom > data/images/$i.bin; done && printf 'deep' > data/images/sub/x.txt && printf 'a,b\\n1,2\\n' > data/train.csv"], cwd: repo.root)
+        let v1 = try hashes(repo.path("data/images"))
+        let add = try repo.ml("data", "add", "data/images", "data/train.csv", "--json")
+        #expect(add.status == 0, "\(add.stderr)")
+        let added = try JSONSerialization.jsonObject(with: Data(add.stdout.utf8)) as! [[String: Any]]
+        #expect(added.map { $0["pointer"] as? String } == ["data/images.mlref", "data/train.csv.mlref"])
+        #expect(added[0]["files"] as? Int == 4)
+        #expect(repo.read("data/.gitignore") == "/images\n/train.csv\n")
+        #expect(repo.read("data/images.mlref")?.contains("type: uri_folder") == true)
+        try repo.git("add", "-A")
+        try repo.git("commit", "-q", "-m", "data v1")
+        #expect(!(try repo.git("ls-files")).contains("data/images/"), "the data itself stays out of git")
+        #expect(try repo.ml("data", "status").stdout.contains("unchanged  data/images"))
+
+        try exec(["sh", "-c", "rm data/images/1.bin && head -c 500 /dev/urandom > data/images/4.bin && printf 'x' >> data/images/2.bin"], cwd: repo.root)
+        let status = try JSONSerialization.jsonObject(with: Data(try repo.ml("data", "status", "--json").stdout.utf8)) as! [[String: Any]]
+        let images = try #require(status.first { $0["path"] as? String == "data/images" })
+        #expect(images["state"] as? String == "modified")
+        #expect(images["added"] as? [String] == ["4.bin"])
+        #expect(images["removed"] as? [String] == ["1.bin"])
+        #expect(images["modified"] as? [String] == ["2.bin"])
+        let v2 = try hashes(repo.path("data/images"))
+        #expect(try repo.ml("data", "add", "data/images").status == 0)
+        try repo.git("commit", "-q", "-am", "data v2")
+
+        let log = try JSONSerialization.jsonObject(with: Data(try repo.ml("data", "log", "data/images", "--json").stdout.utf8)) as! [[String: Any]]
+        #expect(log.map { $0["subject"] as? String } == ["data v2", "data v1"])
+
+        #expect(try repo.ml("data", "checkout", "data/images", "--rev", "HEAD~1").status == 0)
+        #expect(try hashes(repo.path("data/images")) == v1)
+        #expect(try repo.ml("data", "checkout").status == 0)
+        #expect(try hashes(repo.path("data/images")) == v2)
+
+        try FileManager.default.removeItem(atPath: repo.path("data/images"))
+        #expect(try repo.ml("data", "status").stdout.contains("missing"))
+        try repo.git("checkout", "-q", "HEAD~1", "--", "data/images.mlref")
+        #expect(try repo.ml("data", "checkout").stdout.contains("restored data/images"))
+        #expect(try hashes(repo.path("data/images")) == v1)
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: repo.path("data")).filter { $0.contains("gitml") }
+        #expect(leftovers.isEmpty, "no temporary folder left behind: \(leftovers)")
+    }
+
+    @Test("status trusts the stat cache for files it hashed before")
+    func statCacheAvoidsRehashing() throws {
+        let repo = try TestRepo()
+        try exec(["sh", "-c", "printf 'AAAA' > big.bin && touch -d '2020-01-01 00:00:00' big.bin"], cwd: repo.root)
+        #expect(try repo.ml("data", "add", "big.bin").status == 0)
+        // Same size, same time, same inode: the cache answers without reading the bytes.
+        try exec(["sh", "-c", "printf 'BBBB' | dd of=big.bin conv=notrunc status=none && touch -d '2020-01-01 00:00:00' big.bin"], cwd: repo.root)
+        #expect(try repo.ml("data", "status").stdout.contains("unchanged  big.bin"))
+        // A changed time makes it hash again and see the change.
+        try exec(["touch", "big.bin"], cwd: repo.root)
+        #expect(try repo.ml("data", "status").stdout.contains("modified"))
+    }
+
+    @Test("bad input: outside the repository, tracked by git, missing, or not in the store")
+    func badInput() throws {
+        let repo = try TestRepo(files: ["tracked.csv": "1\n"])
+        let outside = try repo.ml("data", "add", "../elsewhere.csv")
+        #expect(outside.status != 0)
+        #expect(outside.stderr.contains("outside the repository"))
+        let tracked = try repo.ml("data", "add", "tracked.csv")
+        #expect(tracked.status != 0)
+        #expect(tracked.stderr.contains("git rm -r --cached tracked.csv"))
+        let missing = try repo.ml("data", "add", "nope.csv")
+        #expect(missing.status != 0 && missing.stderr.contains("no such file"))
+        let inGit = try repo.ml("data", "add", ".git/config")
+        #expect(inGit.status != 0 && inGit.stderr.contains(".git"))
+
+        try repo.write("model.bin", "weights")
+        #expect(try repo.ml("data", "add", "model.bin").status == 0)
+        try exec(["sh", "-c", "chmod -R u+w .git/ml/objects && rm -rf .git/ml/objects/sha256 model.bin"], cwd: repo.root)
+        let gone = try repo.ml("data", "checkout")
+        #expect(gone.status != 0)
+        #expect(gone.stderr.contains("not in this repository's store"))
+        #expect(!FileManager.default.fileExists(atPath: repo.path("model.bin")))
+    }
+}
