@@ -66,7 +66,7 @@ extension ObjectStore {
                           progress: (@Sendable (StoreProgress) -> Void)? = nil) throws -> StoredFolder {
         let found = try Self.walk(folder)
         let totalBytes = found.reduce(Int64(0)) { $0 + $1.size }
-        let results = Mutex<[Int: Result<Manifest.Entry, StoreError>]>([:])
+        let results = Mutex<[Int: Result<(Manifest.Entry, Staged?), StoreError>]>([:])
         let next = Atomic<Int>(0)
         let doneBytes = Atomic<Int64>(0)
         let doneFiles = Atomic<Int>(0)
@@ -77,14 +77,15 @@ extension ObjectStore {
                 let i = next.wrappingAdd(1, ordering: .relaxed).oldValue
                 if i >= found.count { return }
                 let f = found[i]
-                let result: Result<Manifest.Entry, StoreError>
+                let result: Result<(Manifest.Entry, Staged?), StoreError>
                 do {
                     if f.isLink {
                         let target = try readLink(f.absolute)
-                        result = .success(.init(path: f.relative, mode: "120000", size: Int64(target.utf8.count), sha256: nil, target: target))
+                        result = .success((.init(path: f.relative, mode: "120000", size: Int64(target.utf8.count), sha256: nil, target: target), nil))
                     } else {
-                        let (id, size) = try store.put(fileAt: f.absolute, consume: consume)
-                        result = .success(.init(path: f.relative, mode: f.isExecutable ? "100755" : "100644", size: size, sha256: id, target: nil))
+                        let staged = try store.stage(fileAt: f.absolute, consume: consume)
+                        result = .success((.init(path: f.relative, mode: f.isExecutable ? "100755" : "100644", size: staged.size,
+                                                 sha256: staged.id, target: nil), staged))
                     }
                 } catch let e as StoreError {
                     result = .failure(e)
@@ -98,14 +99,24 @@ extension ObjectStore {
             }
         }
         var entries: [Manifest.Entry] = []
+        var staged: [Staged] = []
         entries.reserveCapacity(found.count)
         let collected = results.withLock { $0 }
+        var failure: StoreError?
         for i in 0..<found.count {
             switch collected[i]! {
-            case .success(let e): entries.append(e)
-            case .failure(let e): throw e
+            case .success(let (e, s)): entries.append(e); if let s { staged.append(s) }
+            case .failure(let e): failure = failure ?? e
             }
         }
+        if let failure {
+            for s in staged where s.source != nil && !consume { unlink(s.source!) }
+            throw failure
+        }
+        // Several files staged to the same id (duplicates in the folder): publish one.
+        var seen = Set<ContentID>()
+        try publish(staged.filter { seen.insert($0.id).inserted })
+        for s in staged where s.source != nil && !seen.contains(s.id) { unlink(s.source!) }
         let manifest = Manifest(entries: entries)
         let id = try put(try manifest.encoded())
         return StoredFolder(manifest: id, fileCount: manifest.fileCount, size: manifest.totalSize)
