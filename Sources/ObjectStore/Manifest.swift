@@ -41,10 +41,48 @@ public struct Manifest: Codable, Sendable, Equatable {
 
     /// The canonical bytes: sorted keys, no whitespace, so the same folder
     /// always gives the same manifest id.
+    ///
+    /// Written by hand (JSONEncoder takes ~70 ms for 10,000 entries); the bytes are
+    /// exactly those of `JSONEncoder` with `.sortedKeys, .withoutEscapingSlashes`,
+    /// which a test holds it to, so manifest ids never change.
     public func encoded() throws -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return try encoder.encode(self)
+        var out: [UInt8] = []
+        out.reserveCapacity(64 + entries.count * 130)
+        out += Array(#"{"entries":["#.utf8)
+        for (i, e) in entries.enumerated() {
+            if i > 0 { out.append(0x2C) }
+            out += Array(#"{"mode":"#.utf8); Self.appendString(e.mode, to: &out)
+            out += Array(#","path":"#.utf8); Self.appendString(e.path, to: &out)
+            if let sha = e.sha256 { out += Array(#","sha256":""#.utf8); out += Array(sha.hex.utf8); out.append(0x22) }
+            out += Array(#","size":"#.utf8); out += Array(String(e.size).utf8)
+            if let t = e.target { out += Array(#","target":"#.utf8); Self.appendString(t, to: &out) }
+            out.append(0x7D)
+        }
+        out += Array(#"],"format":"#.utf8)
+        Self.appendString(format, to: &out)
+        out.append(0x7D)
+        return Data(out)
+    }
+
+    /// A JSON string as JSONEncoder writes it (slashes unescaped).
+    static func appendString(_ s: String, to out: inout [UInt8]) {
+        out.append(0x22)
+        for byte in s.utf8 {
+            switch byte {
+            case 0x22: out += [0x5C, 0x22]
+            case 0x5C: out += [0x5C, 0x5C]
+            case 0x0A: out += [0x5C, 0x6E]
+            case 0x0D: out += [0x5C, 0x72]
+            case 0x09: out += [0x5C, 0x74]
+            case 0x08: out += [0x5C, 0x62]
+            case 0x0C: out += [0x5C, 0x66]
+            case 0x00..<0x20:
+                let hex = Array("0123456789abcdef".utf8)
+                out += [0x5C, 0x75, 0x30, 0x30, hex[Int(byte >> 4)], hex[Int(byte & 0xF)]]
+            default: out.append(byte)
+            }
+        }
+        out.append(0x22)
     }
 
     public static func decode(_ data: Data, id: String) throws -> Manifest {

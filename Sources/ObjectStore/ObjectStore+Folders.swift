@@ -28,35 +28,69 @@ extension ObjectStore {
         public var inode: UInt64
     }
 
-    /// Lists regular files and symbolic links under `root` (links are not followed).
+    /// Lists regular files and symbolic links under `root` (links are not followed):
+    /// folders are read on this thread (readdir gives the types), and the files'
+    /// stat data is read on every core, as a folder of many files is mostly lstat calls.
     public static func walk(_ root: String) throws -> [FoundEntry] {
-        var found: [FoundEntry] = []
+        var names: [(relative: String, absolute: String)] = []
         func visit(_ dir: String, _ prefix: String) throws {
             guard let d = opendir(dir) else { throw StoreError.errno("read folder", dir) }
             defer { closedir(d) }
-            var names: [String] = []
+            var subdirs: [(String, String)] = []
             while let e = readdir(d) {
                 let name = withUnsafePointer(to: e.pointee.d_name) { String(cString: UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self)) }
                 if name == "." || name == ".." { continue }
-                names.append(name)
-            }
-            for name in names {
                 let abs = dir + "/" + name
                 let rel = prefix.isEmpty ? name : prefix + "/" + name
-                var st = stat()
-                guard lstat(abs, &st) == 0 else { throw StoreError.errno("stat", abs) }
-                switch st.st_mode & S_IFMT {
-                case S_IFDIR: try visit(abs, rel)
-                case S_IFREG, S_IFLNK:
-                    found.append(FoundEntry(relative: rel, absolute: abs, isLink: st.st_mode & S_IFMT == S_IFLNK,
-                                            isExecutable: st.st_mode & S_IFMT == S_IFREG && st.st_mode & 0o100 != 0, size: Int64(st.st_size),
-                                            mtime: Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec), inode: UInt64(st.st_ino)))
-                default: throw StoreError(.unsupportedFile, path: abs, "\(abs) is not a file, folder or link; remove it or move it out of the folder")
+                var type = Int32(e.pointee.d_type)
+                if type == Int32(DT_UNKNOWN) {
+                    var st = stat()
+                    guard lstat(abs, &st) == 0 else { throw StoreError.errno("stat", abs) }
+                    type = st.st_mode & S_IFMT == S_IFDIR ? Int32(DT_DIR) : Int32(DT_REG)
                 }
+                if type == Int32(DT_DIR) { subdirs.append((abs, rel)) } else { names.append((rel, abs)) }
             }
+            for (abs, rel) in subdirs { try visit(abs, rel) }
         }
         try visit(root, "")
-        return found
+        let found = Mutex<[Int: Result<FoundEntry, StoreError>]>([:])
+        let next = Atomic<Int>(0)
+        let chunk = 256
+        let chunks = (names.count + chunk - 1) / chunk
+        let list = names
+        DispatchQueue.concurrentPerform(iterations: max(1, min(ProcessInfo.processInfo.activeProcessorCount, chunks))) { _ in
+            var local: [Int: Result<FoundEntry, StoreError>] = [:]
+            while true {
+                let c = next.wrappingAdd(1, ordering: .relaxed).oldValue
+                if c >= chunks { break }
+                for i in (c * chunk)..<min(list.count, (c + 1) * chunk) {
+                    let (rel, abs) = list[i]
+                    var st = stat()
+                    guard lstat(abs, &st) == 0 else { local[i] = .failure(StoreError.errno("stat", abs)); continue }
+                    let kind = st.st_mode & S_IFMT
+                    guard kind == S_IFREG || kind == S_IFLNK else {
+                        local[i] = .failure(StoreError(.unsupportedFile, path: abs, "\(abs) is not a file, folder or link; remove it or move it out of the folder"))
+                        continue
+                    }
+                    local[i] = .success(FoundEntry(relative: rel, absolute: abs, isLink: kind == S_IFLNK,
+                                                   isExecutable: kind == S_IFREG && st.st_mode & 0o100 != 0, size: Int64(st.st_size),
+                                                   mtime: Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec),
+                                                   inode: UInt64(st.st_ino)))
+                }
+            }
+            let mine = local
+            found.withLock { $0.merge(mine) { a, _ in a } }
+        }
+        let all = found.withLock { $0 }
+        var out: [FoundEntry] = []
+        out.reserveCapacity(list.count)
+        for i in 0..<list.count {
+            switch all[i]! {
+            case .success(let e): out.append(e)
+            case .failure(let e): throw e
+            }
+        }
+        return out
     }
 
     /// Stores every file under `folder` (hashed in parallel on `parallelism`

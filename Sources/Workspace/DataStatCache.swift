@@ -12,10 +12,36 @@ struct DataStatCache {
     static func load(_ path: String) -> DataStatCache {
         var cache = DataStatCache()
         guard let data = FileManager.default.contents(atPath: path) else { return cache }
-        for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
-            let f = line.split(separator: "\t", omittingEmptySubsequences: false)
-            guard f.count == 5, let size = Int64(f[1]), let mtime = Int64(f[2]), let inode = UInt64(f[3]), f[4].utf8.count == 64 else { continue }
-            cache.entries[String(f[0])] = (Key(size: size, mtime: mtime, inode: inode), String(f[4]))
+        // Parsed byte by byte: a cache of 100,000 files must load in milliseconds.
+        data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
+            let b = raw.bindMemory(to: UInt8.self)
+            var i = 0
+            let n = b.count
+            func field() -> Range<Int> {
+                let start = i
+                while i < n, b[i] != 0x09, b[i] != 0x0A { i += 1 }
+                return start..<i
+            }
+            func number(_ r: Range<Int>) -> UInt64? {
+                guard !r.isEmpty else { return nil }
+                var v: UInt64 = 0
+                for k in r { let d = b[k] &- 48; guard d < 10 else { return nil }; v = v &* 10 &+ UInt64(d) }
+                return v
+            }
+            while i < n {
+                var fields: [Range<Int>] = []
+                fields.reserveCapacity(5)
+                while true {
+                    fields.append(field())
+                    if i >= n || b[i] == 0x0A { i += 1; break }
+                    i += 1
+                }
+                guard fields.count == 5, fields[4].count == 64, let size = number(fields[1]), let mtime = number(fields[2]),
+                      let inode = number(fields[3]) else { continue }
+                let p = String(decoding: UnsafeBufferPointer(rebasing: b[fields[0]]), as: UTF8.self)
+                let sha = String(decoding: UnsafeBufferPointer(rebasing: b[fields[4]]), as: UTF8.self)
+                cache.entries[p] = (Key(size: Int64(size), mtime: Int64(mtime), inode: inode), sha)
+            }
         }
         return cache
     }

@@ -131,3 +131,20 @@ func systemSHA256(_ path: String) throws -> String {
         }
     }
 }
+
+@Suite struct ManifestEncodingTests {
+    @Test func handWrittenJSONIsByteForByteJSONEncoders() throws {
+        let names = ["plain.txt", "dir/sub/file.bin", "quote\"d", "back\\slash", "tab\tand\nnewline", "ünïcödé/日本.csv",
+                     "ctrl\u{01}\u{1f}", "slash/../x", "emoji 🎉", "bell\u{07}", "cr\r", "ff\u{0c}bs\u{08}"]
+        var entries: [Manifest.Entry] = names.enumerated().map { i, n in
+            .init(path: n, mode: i % 3 == 0 ? "100755" : "100644", size: Int64(i * 1000), sha256: FileHashing.sha256(Data(n.utf8)), target: nil)
+        }
+        entries.append(.init(path: "link", mode: "120000", size: 9, sha256: nil, target: "../a \"b\"/c"))
+        let manifest = Manifest(entries: entries)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        #expect(try manifest.encoded() == encoder.encode(manifest))
+        #expect(try Manifest.decode(manifest.encoded(), id: "x") == manifest)
+        #expect(try Manifest(entries: []).encoded() == encoder.encode(Manifest(entries: [])))
+    }
+}
