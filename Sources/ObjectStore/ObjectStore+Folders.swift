@@ -33,10 +33,14 @@ extension ObjectStore {
     /// stat data is read on every core, as a folder of many files is mostly lstat calls.
     public static func walk(_ root: String) throws -> [FoundEntry] {
         var names: [(relative: String, absolute: String)] = []
+        var folderOf: [Int] = []          // for each name, its folder in `folders`
+        var folders: [String] = []
         func visit(_ dir: String, _ prefix: String) throws {
             guard let d = opendir(dir) else { throw StoreError.errno("read folder", dir) }
             defer { closedir(d) }
             var subdirs: [(String, String)] = []
+            let folder = folders.count
+            folders.append(dir)
             while let e = readdir(d) {
                 let name = withUnsafePointer(to: e.pointee.d_name) { String(cString: UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self)) }
                 if name == "." || name == ".." { continue }
@@ -48,7 +52,7 @@ extension ObjectStore {
                     guard lstat(abs, &st) == 0 else { throw StoreError.errno("stat", abs) }
                     type = st.st_mode & S_IFMT == S_IFDIR ? Int32(DT_DIR) : Int32(DT_REG)
                 }
-                if type == Int32(DT_DIR) { subdirs.append((abs, rel)) } else { names.append((rel, abs)) }
+                if type == Int32(DT_DIR) { subdirs.append((abs, rel)) } else { names.append((rel, abs)); folderOf.append(folder) }
             }
             for (abs, rel) in subdirs { try visit(abs, rel) }
         }
@@ -57,16 +61,28 @@ extension ObjectStore {
         let next = Atomic<Int>(0)
         let chunk = 256
         let chunks = (names.count + chunk - 1) / chunk
-        let list = names
+        let list = names, owners = folderOf, dirs = folders
         DispatchQueue.concurrentPerform(iterations: max(1, min(ProcessInfo.processInfo.activeProcessorCount, chunks))) { _ in
             var local: [Int: Result<FoundEntry, StoreError>] = [:]
+            // Files of one folder are listed together: stat them through the folder's
+            // descriptor, so the kernel resolves one name instead of the whole path.
+            var dirFD: Int32 = -1, openFolder = -1
+            defer { if dirFD >= 0 { close(dirFD) } }
             while true {
                 let c = next.wrappingAdd(1, ordering: .relaxed).oldValue
                 if c >= chunks { break }
                 for i in (c * chunk)..<min(list.count, (c + 1) * chunk) {
                     let (rel, abs) = list[i]
+                    if owners[i] != openFolder {
+                        if dirFD >= 0 { close(dirFD) }
+                        dirFD = open(dirs[owners[i]], O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+                        openFolder = owners[i]
+                    }
+                    let name = rel.lastIndex(of: "/").map { String(rel[rel.index(after: $0)...]) } ?? rel
                     var st = stat()
-                    guard lstat(abs, &st) == 0 else { local[i] = .failure(StoreError.errno("stat", abs)); continue }
+                    guard dirFD >= 0, fstatat(dirFD, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else {
+                        local[i] = .failure(StoreError.errno("stat", abs)); continue
+                    }
                     let kind = st.st_mode & S_IFMT
                     guard kind == S_IFREG || kind == S_IFLNK else {
                         local[i] = .failure(StoreError(.unsupportedFile, path: abs, "\(abs) is not a file, folder or link; remove it or move it out of the folder"))
