@@ -32,7 +32,7 @@ extension ObjectStore {
     /// folders are read on this thread (readdir gives the types), and the files'
     /// stat data is read on every core, as a folder of many files is mostly lstat calls.
     public static func walk(_ root: String) throws -> [FoundEntry] {
-        var names: [(relative: String, absolute: String)] = []
+        var names: [(relative: String, absolute: String, name: String)] = []
         var folderOf: [Int] = []          // for each name, its folder in `folders`
         var folders: [String] = []
         func visit(_ dir: String, _ prefix: String) throws {
@@ -52,18 +52,17 @@ extension ObjectStore {
                     guard lstat(abs, &st) == 0 else { throw StoreError.errno("stat", abs) }
                     type = st.st_mode & S_IFMT == S_IFDIR ? Int32(DT_DIR) : Int32(DT_REG)
                 }
-                if type == Int32(DT_DIR) { subdirs.append((abs, rel)) } else { names.append((rel, abs)); folderOf.append(folder) }
+                if type == Int32(DT_DIR) { subdirs.append((abs, rel)) } else { names.append((rel, abs, name)); folderOf.append(folder) }
             }
             for (abs, rel) in subdirs { try visit(abs, rel) }
         }
         try visit(root, "")
-        let found = Mutex<[Int: Result<FoundEntry, StoreError>]>([:])
+        let slots = ResultSlots<FoundEntry>(count: names.count)
         let next = Atomic<Int>(0)
         let chunk = 256
         let chunks = (names.count + chunk - 1) / chunk
         let list = names, owners = folderOf, dirs = folders
         DispatchQueue.concurrentPerform(iterations: max(1, min(ProcessInfo.processInfo.activeProcessorCount, chunks))) { _ in
-            var local: [Int: Result<FoundEntry, StoreError>] = [:]
             // Files of one folder are listed together: stat them through the folder's
             // descriptor, so the kernel resolves one name instead of the whole path.
             var dirFD: Int32 = -1, openFolder = -1
@@ -72,36 +71,32 @@ extension ObjectStore {
                 let c = next.wrappingAdd(1, ordering: .relaxed).oldValue
                 if c >= chunks { break }
                 for i in (c * chunk)..<min(list.count, (c + 1) * chunk) {
-                    let (rel, abs) = list[i]
+                    let (rel, abs, name) = list[i]
                     if owners[i] != openFolder {
                         if dirFD >= 0 { close(dirFD) }
                         dirFD = open(dirs[owners[i]], O_RDONLY | O_DIRECTORY | O_CLOEXEC)
                         openFolder = owners[i]
                     }
-                    let name = rel.lastIndex(of: "/").map { String(rel[rel.index(after: $0)...]) } ?? rel
                     var st = stat()
                     guard dirFD >= 0, fstatat(dirFD, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else {
-                        local[i] = .failure(StoreError.errno("stat", abs)); continue
+                        slots.set(i, .failure(StoreError.errno("stat", abs))); continue
                     }
                     let kind = st.st_mode & S_IFMT
                     guard kind == S_IFREG || kind == S_IFLNK else {
-                        local[i] = .failure(StoreError(.unsupportedFile, path: abs, "\(abs) is not a file, folder or link; remove it or move it out of the folder"))
+                        slots.set(i, .failure(StoreError(.unsupportedFile, path: abs, "\(abs) is not a file, folder or link; remove it or move it out of the folder")))
                         continue
                     }
-                    local[i] = .success(FoundEntry(relative: rel, absolute: abs, isLink: kind == S_IFLNK,
-                                                   isExecutable: kind == S_IFREG && st.st_mode & 0o100 != 0, size: Int64(st.st_size),
-                                                   mtime: Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec),
-                                                   inode: UInt64(st.st_ino)))
+                    slots.set(i, .success(FoundEntry(relative: rel, absolute: abs, isLink: kind == S_IFLNK,
+                                                     isExecutable: kind == S_IFREG && st.st_mode & 0o100 != 0, size: Int64(st.st_size),
+                                                     mtime: Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec),
+                                                     inode: UInt64(st.st_ino))))
                 }
             }
-            let mine = local
-            found.withLock { $0.merge(mine) { a, _ in a } }
         }
-        let all = found.withLock { $0 }
         var out: [FoundEntry] = []
         out.reserveCapacity(list.count)
         for i in 0..<list.count {
-            switch all[i]! {
+            switch slots.get(i) {
             case .success(let e): out.append(e)
             case .failure(let e): throw e
             }
@@ -179,4 +174,20 @@ public func readLink(_ path: String) throws -> String {
     let n = readlink(path, &buffer, buffer.count - 1)
     guard n >= 0 else { throw StoreError.errno("read link", path) }
     return String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}
+
+/// One result slot per item, each written by exactly one worker thread and read
+/// after all have finished (`concurrentPerform` returns only then), so no lock is
+/// needed: the reason this is `@unchecked Sendable`.
+final class ResultSlots<T>: @unchecked Sendable {
+    private let slots: UnsafeMutablePointer<Result<T, StoreError>?>
+    private let count: Int
+    init(count: Int) {
+        self.count = count
+        slots = .allocate(capacity: max(1, count))
+        slots.initialize(repeating: nil, count: max(1, count))
+    }
+    deinit { slots.deinitialize(count: max(1, count)); slots.deallocate() }
+    func set(_ i: Int, _ value: Result<T, StoreError>) { slots[i] = value }
+    func get(_ i: Int) -> Result<T, StoreError> { slots[i]! }
 }
