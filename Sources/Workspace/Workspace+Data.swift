@@ -83,9 +83,11 @@ extension Workspace {
             case S_IFDIR:
                 let stored = try store.putFolder(at: absolute, progress: progress)
                 let manifest = try store.manifest(stored.manifest)
+                var shas: [String: String] = [:]
+                for e in manifest.entries { if let sha = e.sha256 { shas[e.path] = sha.hex } }
                 for f in try ObjectStore.walk(absolute) where !f.isLink {
-                    if let e = manifest.entries.first(where: { $0.path == f.relative }), let sha = e.sha256 {
-                        cache.store(rel + "/" + f.relative, .init(size: f.size, mtime: f.mtime, inode: f.inode), sha.hex, now: Self.now())
+                    if let sha = shas[f.relative] {
+                        cache.store(rel + "/" + f.relative, .init(size: f.size, mtime: f.mtime, inode: f.inode), sha, now: Self.now())
                     }
                 }
                 pointer = DataPointer(path: baseName, type: "uri_folder", sha256: stored.manifest.hex, size: stored.size,
