@@ -35,7 +35,12 @@ struct Run: WorkspaceCommand {
     mutating func validate() throws {
         // Everything after `run` is captured, so a bare --help/-h must be answered here.
         if command == ["--help"] || command == ["-h"] { throw CleanExit.helpRequest(self) }
-        if command.first == "--" { command.removeFirst() }
+        if command.first == "--" {
+            command.removeFirst()
+        } else if let first = command.first, first.hasPrefix("-") {
+            // Without `--`, a leading dash is a mistyped option, not a command to record.
+            throw ValidationError("unknown option '\(first)'; give the command after --, e.g. git ml run -- python train.py")
+        }
         guard !command.isEmpty else { throw ValidationError("no command to run; give one after --, e.g. git ml run -- python train.py") }
         _ = try keyValues(tag, option: "--tag")
         _ = try keyValues(param, option: "--param")
