@@ -139,3 +139,26 @@ struct IndexFile {
         return o == end
     }
 }
+
+extension Repository {
+    /// The paths in the index that end with `suffix` (e.g. every `.mlref` pointer),
+    /// read from the index file directly, or through libgit2 when it cannot be.
+    public func indexedPaths(withSuffix suffix: String) throws -> [String] {
+        if let index = IndexFile.parse(path: gitDirectory + "/index") {
+            return index.paths.withUnsafeBufferPointer { arena in
+                index.entries.compactMap { e -> String? in
+                    let path = String(cString: arena.baseAddress! + e.pathOffset)
+                    return path.hasSuffix(suffix) ? path : nil
+                }
+            }
+        }
+        var index: OpaquePointer?
+        try check("open the index", git_repository_index(&index, handle))
+        defer { git_index_free(index) }
+        return (0..<git_index_entrycount(index)).compactMap { i in
+            guard let e = git_index_get_byindex(index, i) else { return nil }
+            let path = String(cString: e.pointee.path)
+            return path.hasSuffix(suffix) ? path : nil
+        }
+    }
+}

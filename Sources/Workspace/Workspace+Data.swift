@@ -99,6 +99,7 @@ extension Workspace {
             throw WorkspaceError(.storage, "cannot store \(rel): \(e.message)")
         }
         try writeFileAtomically(Data(pointer.yaml().utf8), to: absolute + DataPointer.suffix)
+        try registerPointer(rel + DataPointer.suffix)
         let ignore = try ignoreInGit(absolute)
         try? cache.save(dataCachePath)
         return DataAddResult(path: rel, pointer: rel + DataPointer.suffix, type: pointer.type, sha256: pointer.sha256,
@@ -118,29 +119,36 @@ extension Workspace {
         return relative(file)
     }
 
+    var pointerRegistryPath: String { stateDirectory + "/cache/data-pointers" }
+
     /// Every data pointer in the work tree: (pointer's absolute path, pointer).
+    ///
+    /// Pointers are found without walking the work tree: those git tracks are in the
+    /// index, and those added here but not yet committed are in a local list
+    /// (`.git/ml/cache/data-pointers`) that `git ml data add` keeps.
     public func dataPointers() throws -> [(file: String, pointer: DataPointer)] {
-        var found: [(String, DataPointer)] = []
-        func visit(_ dir: String) throws {
-            guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return }
-            let set = Set(names)
-            for name in names.sorted() {
-                let path = dir + "/" + name
-                if name.hasSuffix(DataPointer.suffix) {
-                    let text = String(decoding: FileManager.default.contents(atPath: path) ?? Data(), as: UTF8.self)
-                    found.append((path, try DataPointer.parse(text, file: relative(path))))
-                    continue
-                }
-                var st = stat()
-                guard lstat(path, &st) == 0, st.st_mode & S_IFMT == S_IFDIR else { continue }
-                if dir == workTree && name == ".git" { continue }
-                if set.contains(name + DataPointer.suffix) { continue }   // the data itself
-                if (try? repository.isIgnoredPath(relative(path) + "/")) == true { continue }
-                try visit(path)
-            }
+        var paths = Set(try git { try repository.indexedPaths(withSuffix: DataPointer.suffix) })
+        if let data = FileManager.default.contents(atPath: pointerRegistryPath) {
+            for line in String(decoding: data, as: UTF8.self).split(separator: "\n") { paths.insert(String(line)) }
         }
-        try visit(workTree)
+        var found: [(String, DataPointer)] = []
+        for rel in paths.sorted() {
+            let file = workTree + "/" + rel
+            guard let data = FileManager.default.contents(atPath: file) else { continue }
+            found.append((file, try DataPointer.parse(String(decoding: data, as: UTF8.self), file: rel)))
+        }
         return found
+    }
+
+    /// Remembers a pointer added here, so status finds it before it is committed.
+    func registerPointer(_ rel: String) throws {
+        let existing = FileManager.default.contents(atPath: pointerRegistryPath).map { String(decoding: $0, as: UTF8.self) } ?? ""
+        var lines = Set(existing.split(separator: "\n").map(String.init))
+        guard lines.insert(rel).inserted else { return }
+        // Forget pointers that are gone, so the list stays short.
+        lines = lines.filter { FileManager.default.fileExists(atPath: workTree + "/" + $0) }
+        try FileManager.default.createDirectory(atPath: stateDirectory + "/cache", withIntermediateDirectories: true)
+        try writeFileAtomically(Data((lines.sorted().joined(separator: "\n") + "\n").utf8), to: pointerRegistryPath)
     }
 
     /// How the data at each pointer compares with it; only files whose stat data

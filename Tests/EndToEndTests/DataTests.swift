@@ -59,6 +59,23 @@ struct DataTests {
         #expect(leftovers.isEmpty, "no temporary folder left behind: \(leftovers)")
     }
 
+    @Test("a clone sees the pointers it got from git, and checks out what its store holds")
+    func cloneSeesTrackedPointers() throws {
+        let repo = try TestRepo()
+        try repo.write("data/train.csv", "a,b\n1,2\n")
+        #expect(try repo.ml("data", "add", "data/train.csv").status == 0)
+        try repo.git("add", "-A")
+        try repo.git("commit", "-q", "-m", "data")
+        let clone = repo.path("../clone-\(UUID().uuidString.prefix(6))")
+        defer { try? FileManager.default.removeItem(atPath: clone) }
+        _ = try exec(["git", "clone", "-q", repo.root, clone], cwd: "/")
+        let status = try exec([gitmlBinary, "data", "status"], cwd: clone)
+        #expect(status.stdout.contains("missing    data/train.csv"), "\(status.stdout)\(status.stderr)")
+        let checkout = try exec([gitmlBinary, "data", "checkout"], cwd: clone)
+        #expect(checkout.status != 0, "the clone's store does not have the bytes")
+        #expect(checkout.stderr.contains("not in this repository's store"))
+    }
+
     @Test("status trusts the stat cache for files it hashed before")
     func statCacheAvoidsRehashing() throws {
         let repo = try TestRepo()
