@@ -107,7 +107,12 @@ extension ObjectStore {
     /// Stores every file under `folder` (hashed in parallel on `parallelism`
     /// threads) and then its manifest. Symbolic links are recorded as links and
     /// never followed, wherever they point.
+    ///
+    /// `known` may name the id of a file whose stat data proves it unchanged since
+    /// it was hashed (a stat cache); when the store has that object, the file is
+    /// neither read nor copied again.
     public func putFolder(at folder: String, consume: Bool = false, parallelism: Int = ProcessInfo.processInfo.activeProcessorCount,
+                          known: (@Sendable (FoundEntry) -> ContentID?)? = nil,
                           progress: (@Sendable (StoreProgress) -> Void)? = nil) throws -> StoredFolder {
         let found = try Self.walk(folder)
         let totalBytes = found.reduce(Int64(0)) { $0 + $1.size }
@@ -127,6 +132,9 @@ extension ObjectStore {
                     if f.isLink {
                         let target = try readLink(f.absolute)
                         result = .success((.init(path: f.relative, mode: "120000", size: Int64(target.utf8.count), sha256: nil, target: target), nil))
+                    } else if let id = known?(f), store.has(id) {
+                        result = .success((.init(path: f.relative, mode: f.isExecutable ? "100755" : "100644", size: f.size,
+                                                 sha256: id, target: nil), nil))
                     } else {
                         let staged = try store.stage(fileAt: f.absolute, consume: consume)
                         result = .success((.init(path: f.relative, mode: f.isExecutable ? "100755" : "100644", size: staged.size,

@@ -4,8 +4,8 @@ import Foundation
 /// so `git ml data status` re-hashes only what changed. A file modified in the
 /// last two seconds before it was cached is not cached: its time cannot prove it
 /// unchanged later.
-struct DataStatCache {
-    struct Key: Hashable { var size: Int64; var mtime: Int64; var inode: UInt64 }
+struct DataStatCache: Sendable {
+    struct Key: Hashable, Sendable { var size: Int64; var mtime: Int64; var inode: UInt64 }
     var entries: [String: (Key, String)] = [:]
     var changed = false
 

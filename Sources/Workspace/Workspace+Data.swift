@@ -81,7 +81,10 @@ extension Workspace {
                 cache.store(rel, .init(size: Int64(st.st_size), mtime: Self.nanos(st.st_mtim), inode: UInt64(st.st_ino)), id.hex, now: Self.now())
                 pointer = DataPointer(path: baseName, type: "uri_file", sha256: id.hex, size: size, files: nil, name: name)
             case S_IFDIR:
-                let stored = try store.putFolder(at: absolute, progress: progress)
+                let snapshot = cache
+                let stored = try store.putFolder(at: absolute, known: { f in
+                    snapshot.lookup(rel + "/" + f.relative, .init(size: f.size, mtime: f.mtime, inode: f.inode)).flatMap(ContentID.init(hex:))
+                }, progress: progress)
                 let manifest = try store.manifest(stored.manifest)
                 var shas: [String: String] = [:]
                 for e in manifest.entries { if let sha = e.sha256 { shas[e.path] = sha.hex } }

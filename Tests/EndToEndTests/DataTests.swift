@@ -87,6 +87,14 @@ struct DataTests {
         // A changed time makes it hash again and see the change.
         try exec(["touch", "big.bin"], cwd: repo.root)
         #expect(try repo.ml("data", "status").stdout.contains("modified"))
+
+        // Adding a folder again reads only the files whose stat data changed.
+        try exec(["sh", "-c", "mkdir -p set && printf 'one' > set/a && printf 'two' > set/b && touch -d '2020-01-01 00:00:00' set/a set/b"], cwd: repo.root)
+        #expect(try repo.ml("data", "add", "set").status == 0)
+        let first = repo.read("set.mlref")
+        try exec(["sh", "-c", "printf 'ONE' | dd of=set/a conv=notrunc status=none && touch -d '2020-01-01 00:00:00' set/a"], cwd: repo.root)
+        #expect(try repo.ml("data", "add", "set").status == 0)
+        #expect(repo.read("set.mlref") == first, "set/a was not read again: its stat data had not changed")
     }
 
     @Test("bad input: outside the repository, tracked by git, missing, or not in the store")
