@@ -76,6 +76,22 @@ struct DataTests {
         #expect(checkout.stderr.contains("not in this repository's store"))
     }
 
+    @Test("checkout --link hands out read-only hard links to the objects")
+    func checkoutLinks() throws {
+        let repo = try TestRepo()
+        try repo.write("frozen/a.txt", "input one")
+        #expect(try repo.ml("data", "add", "frozen").status == 0)
+        try FileManager.default.removeItem(atPath: repo.path("frozen"))
+        #expect(try repo.ml("data", "checkout", "--link").status == 0)
+        var file = stat(), object = stat()
+        stat(repo.path("frozen/a.txt"), &file)
+        let sha = try sha256FromString("input one")
+        stat(repo.path(".git/ml/objects/sha256/\(sha.prefix(2))/\(sha.dropFirst(2))"), &object)
+        #expect(file.st_ino == object.st_ino)
+        #expect(file.st_mode & 0o222 == 0, "read-only")
+        #expect(repo.read("frozen/a.txt") == "input one")
+    }
+
     @Test("status trusts the stat cache for files it hashed before")
     func statCacheAvoidsRehashing() throws {
         let repo = try TestRepo()

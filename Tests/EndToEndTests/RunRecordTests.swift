@@ -143,6 +143,29 @@ struct RunRecordTests {
         #expect(record["end_time"] != nil)
     }
 
+    @Test("SIGTERM is forwarded too: the command ends and the run is recorded as canceled with 143")
+    func sigtermCancels() throws {
+        let repo = try TestRepo()
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: gitmlBinary)
+        p.arguments = ["run", "--", "sh", "-c", "trap 'echo got-term; exit 143' TERM; echo started; sleep 30 & wait"]
+        p.currentDirectoryURL = URL(fileURLWithPath: repo.root)
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        #expect(try waitUntil(20) { try repo.runIDs().count == 1 })
+        _ = out.fileHandleForReading.availableData
+        kill(p.processIdentifier, SIGTERM)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 143)
+        let id = try repo.runIDs()[0]
+        let record = try repo.record(id)
+        #expect(record["status"] as? String == "canceled")
+        #expect((record["status_reason"] as? String)?.contains("SIGTERM") == true)
+        #expect(try repo.git("show", "refs/ml/runs/\(id):logs/output.log").contains("got-term"), "the command saw the signal and its output was kept")
+    }
+
     @Test("a run whose git-ml process is killed shows as lost")
     func killedRunIsLost() throws {
         let repo = try TestRepo()
