@@ -69,14 +69,7 @@ struct CommandTests {
     @Test("logs --follow prints the output of a live run until it ends")
     func logsFollow() throws {
         let repo = try TestRepo()
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: gitmlBinary)
-        p.arguments = ["run", "--", "sh", "-c", "echo first; sleep 1; echo second"]
-        p.currentDirectoryURL = URL(fileURLWithPath: repo.root)
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        #expect(try waitUntil(20) { try repo.runIDs().count == 1 })
+        let (p, _) = try repo.startInBackground(["run", "--", "sh", "-c", "echo first; sleep 1; echo second"])
         let followed = try repo.ml("logs", "latest", "--follow")
         p.waitUntilExit()
         #expect(followed.status == 0)

@@ -122,18 +122,8 @@ struct RunRecordTests {
     @Test("SIGINT stops the command and still writes a canceled record")
     func sigintCancels() throws {
         let repo = try TestRepo()
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: gitmlBinary)
-        p.arguments = ["run", "--", "sh", "-c", "echo started; sleep 30"]
-        p.currentDirectoryURL = URL(fileURLWithPath: repo.root)
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        // Wait for the running record and the child's first line.
-        let started = try waitUntil(20) { try repo.runIDs().count == 1 }
-        #expect(started)
-        _ = out.fileHandleForReading.availableData
+        let (p, out) = try repo.startInBackground(["run", "--", "sh", "-c", "echo started; sleep 30"])
+        _ = out.fileHandleForReading.availableData  // the command's first line: it is running
         kill(p.processIdentifier, SIGINT)
         p.waitUntilExit()
         #expect(p.terminationStatus == 130)
@@ -146,15 +136,7 @@ struct RunRecordTests {
     @Test("SIGTERM is forwarded too: the command ends and the run is recorded as canceled with 143")
     func sigtermCancels() throws {
         let repo = try TestRepo()
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: gitmlBinary)
-        p.arguments = ["run", "--", "sh", "-c", "trap 'echo got-term; exit 143' TERM; echo started; sleep 30 & wait"]
-        p.currentDirectoryURL = URL(fileURLWithPath: repo.root)
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        #expect(try waitUntil(20) { try repo.runIDs().count == 1 })
+        let (p, out) = try repo.startInBackground(["run", "--", "sh", "-c", "trap 'echo got-term; exit 143' TERM; echo started; sleep 30 & wait"])
         _ = out.fileHandleForReading.availableData
         kill(p.processIdentifier, SIGTERM)
         p.waitUntilExit()
@@ -169,14 +151,7 @@ struct RunRecordTests {
     @Test("a run whose git-ml process is killed shows as lost")
     func killedRunIsLost() throws {
         let repo = try TestRepo()
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: gitmlBinary)
-        p.arguments = ["run", "--", "sleep", "29.123"]
-        p.currentDirectoryURL = URL(fileURLWithPath: repo.root)
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        #expect(try waitUntil(20) { try repo.runIDs().count == 1 })
+        let (p, _) = try repo.startInBackground(["run", "--", "sleep", "29.123"])
         let id = try repo.runIDs()[0]
         #expect(try repo.ml("runs", "--json").stdout.contains("\"running\""))
         kill(p.processIdentifier, SIGKILL)

@@ -68,6 +68,22 @@ final class TestRepo: Sendable {
         return try JSONSerialization.jsonObject(with: Data(text.utf8)) as! [String: Any]
     }
 
+    /// Starts `git-ml ARGS` in the background and waits until its run is recorded
+    /// as running (the run count goes up by one); stdout is piped, stderr dropped.
+    func startInBackground(_ args: [String]) throws -> (process: Process, stdout: Pipe) {
+        let before = try runIDs().count
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: gitmlBinary)
+        p.arguments = args
+        p.currentDirectoryURL = URL(fileURLWithPath: root)
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        guard try waitUntil(20, { try runIDs().count == before + 1 }) else { throw TestFailure("git-ml \(args) did not start a run") }
+        return (p, out)
+    }
+
     func runIDs() throws -> [String] {
         try git("for-each-ref", "--format=%(refname)", "refs/ml/runs/").split(separator: "\n")
             .map { String($0.dropFirst("refs/ml/runs/".count)) }.sorted()
