@@ -13,7 +13,6 @@ struct IndexFile {
     struct Entry {
         /// Offset of the NUL-terminated path in `paths`.
         var pathOffset: Int
-        var pathLength: Int
         var mode: UInt32
         var size: UInt32
         var mtime: (Int32, UInt32)
@@ -98,12 +97,11 @@ struct IndexFile {
                 // 1 to 8 NULs pad the entry to a multiple of 8 bytes, counted from its start.
                 p = o + (((p - o) + (q - p) + 8) & ~7)
             }
-            let pathLength = paths.count - pathOffset
             var id = git_oid()
             withUnsafeMutableBytes(of: &id) { dst in
                 dst.copyMemory(from: UnsafeRawBufferPointer(rebasing: b[(o + 40)..<(o + 60)]))
             }
-            entries.append(Entry(pathOffset: pathOffset, pathLength: pathLength, mode: u32(o + 24), size: u32(o + 36),
+            entries.append(Entry(pathOffset: pathOffset, mode: u32(o + 24), size: u32(o + 36),
                                  mtime: (Int32(bitPattern: u32(o + 8)), u32(o + 12)), ctime: (Int32(bitPattern: u32(o)), u32(o + 4)),
                                  ino: u32(o + 20), id: id, stage: Int((flags >> 12) & 3), assumeValid: flags & 0x8000 != 0,
                                  skipWorktree: extended & 0x4000 != 0, intentToAdd: extended & 0x2000 != 0))

@@ -14,19 +14,13 @@ import Synchronization
 // skip-worktree and assume-unchanged entries, core.symlinks=false, a custom
 // GIT_INDEX_FILE) fall back to libgit2's status. A test checks the two agree.
 
-/// An index entry as the stat workers see it: copied numbers plus the entry's
-/// path pointer, which stays valid while the index is held and not modified.
+/// An index entry as the stat workers see it: the parsed entry plus a pointer to
+/// its path in the parse's arena, which stays valid while the status runs.
 struct StatEntry: @unchecked Sendable {
     let path: UnsafePointer<CChar>
-    let pathLength: Int
     /// Bytes of `path` before its last slash (0 for a file at the top).
     let dirLength: Int
-    let mode: UInt32
-    let size: UInt32
-    let mtime: (Int32, UInt32)
-    let ctime: (Int32, UInt32)
-    let ino: UInt32
-    let id: git_oid
+    let index: IndexFile.Entry
 }
 
 /// Per-entry verdicts written by the workers, each to its own slots.
@@ -79,8 +73,7 @@ extension Repository {
                 continue
             }
             let slash = strrchr(path, 0x2F).map { UnsafePointer($0) - path } ?? 0
-            entries.append(StatEntry(path: path, pathLength: e.pathLength, dirLength: slash, mode: e.mode, size: e.size,
-                                     mtime: e.mtime, ctime: e.ctime, ino: e.ino, id: e.id))
+            entries.append(StatEntry(path: path, dirLength: slash, index: e))
             if let (p, n) = lastDir, n == slash, memcmp(p, path, slash) == 0 {
                 filesPerDir[lastKey, default: 0] += 1
                 continue
@@ -190,7 +183,8 @@ extension Repository {
     }
 
     /// What the stat data says about one entry.
-    static func verdict(_ e: StatEntry, _ st: stat, indexTime: (Int32, UInt32), fileMode: Bool, trustCtime: Bool) -> UInt8 {
+    static func verdict(_ entry: StatEntry, _ st: stat, indexTime: (Int32, UInt32), fileMode: Bool, trustCtime: Bool) -> UInt8 {
+        let e = entry.index
         let kind = st.st_mode & S_IFMT
         let isLink = e.mode == 0o120000
         if isLink ? kind != S_IFLNK : kind != S_IFREG { return Verdicts.changed }
@@ -207,7 +201,8 @@ extension Repository {
     }
 
     /// Hashes the work-tree file as git would store it and compares it with the index.
-    func contentDiffers(_ e: StatEntry, path: String, workdir: String) throws -> Bool {
+    func contentDiffers(_ entry: StatEntry, path: String, workdir: String) throws -> Bool {
+        let e = entry.index
         var oid = git_oid()
         if e.mode == 0o120000 {
             var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
@@ -316,10 +311,6 @@ extension Repository {
 }
 
 extension Repository {
-    /// True when `path` (relative to the work tree) matches the ignore rules; give
-    /// a folder with a trailing slash.
-    public func isIgnoredPath(_ path: String) throws -> Bool { try isIgnored(path) }
-
     /// True when the index holds `path` or anything under it.
     public func isTracked(_ path: String) throws -> Bool {
         var index: OpaquePointer?

@@ -63,14 +63,10 @@ extension Workspace {
             .map { (String($0.name.dropFirst(Self.runsRefPrefix.count)), $0.target) }
     }
 
-    /// Adds or replaces this run's line in the `refs/notes/ml` note of its code commit.
-    func updateNote(for record: RunRecord) throws {
-        try git { try Self.writeNote(for: record, in: repository, author: signature) }
-    }
-
-    /// Starts `updateNote(for:)` on another thread, with a repository handle of its
-    /// own (libgit2 handles are one thread's at a time), so the note and the record,
-    /// which live on different refs, are written at the same time. `wait()` joins it.
+    /// Adds or replaces this run's line in the `refs/notes/ml` note of its code commit,
+    /// on another thread with a repository handle of its own (libgit2 handles are one
+    /// thread's at a time), so the note and the record, which live on different refs,
+    /// are written at the same time. Calling the returned closure joins it.
     func updateNoteConcurrently(for record: RunRecord) -> () throws -> Void {
         let gitDir = repository.gitDirectory, author = signature
         let failure = Mutex<Error?>(nil)
