@@ -131,6 +131,7 @@ public final class ProcessSupervisor: Sendable {
             while wait4(pid, &status, 0, &usage) < 0 && errno == EINTR {}
         }
         tick()
+        group.store(0, ordering: .releasing)
         let wall = monotonicSeconds() - started
         let cpu = Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6
             + Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import ObjectStore
 import Workspace
 
@@ -14,6 +15,36 @@ public protocol RunObserver: AnyObject, Sendable {
     func runFinished(_ record: RunRecord)
 }
 
+/// How to start a run's processes: one by default, or several (a distributed job).
+public struct LaunchPlan {
+    public struct Process: Sendable {
+        /// Added to the run's environment for this process (RANK, TF_CONFIG, ...).
+        public var environment: [String: String]
+        /// This process's own log file, beside the run's combined output.log.
+        public var logPath: String?
+        public init(environment: [String: String] = [:], logPath: String? = nil) {
+            self.environment = environment; self.logPath = logPath
+        }
+    }
+    public var processes: [Process] = [Process()]
+    /// Stop the processes and fail the run after this many seconds.
+    public var timeoutSeconds: Int?
+    /// Readies the run after its first record is written; returns environment variables
+    /// to set (an empty value removes one). Throwing ends the run as failed.
+    public var prepare: ((LiveRun, RunObserver) throws -> [String: String])?
+    /// Checks after the processes end; a message fails a run that would have completed.
+    public var finish: (() -> String?)?
+    public init() {}
+}
+
+/// A failure while readying a run (environment build, inputs), recorded as the run's reason.
+public struct StageError: Error, CustomStringConvertible {
+    public var reason: String
+    public var detail: String
+    public init(reason: String, detail: String) { self.reason = reason; self.detail = detail }
+    public var description: String { detail.isEmpty ? reason : reason + "\n" + detail }
+}
+
 /// Runs one command as a git-ml run: records the start, supervises the process
 /// (output streamed and logged, metrics tailed live, signals forwarded), then
 /// stores outputs and the final record.
@@ -23,13 +54,20 @@ public struct RunExecutor {
     public init(workspace: Workspace) { self.workspace = workspace }
 
     public func execute(_ request: RunRequest, observer: RunObserver) throws -> RunRecord {
+        try execute(request, plan: LaunchPlan(), observer: observer)
+    }
+
+    /// Runs `request` as planned: after the `running` record is written, `plan.prepare`
+    /// readies what the command needs (a failure there ends the run as failed at that
+    /// stage), then one process per entry of `plan.processes` is started.
+    public func execute(_ request: RunRequest, plan: LaunchPlan, observer: RunObserver) throws -> RunRecord {
         var request = request
         if request.command.count == 1, request.command[0].contains(where: { $0 == " " || $0 == "\n" || $0 == ";" }) {
             // One quoted string is a shell command line, as an Azure ML `command:` is.
             request.command = ["/bin/sh", "-c", request.command[0]]
         }
-        let supervisor = ProcessSupervisor()
-        let signals = SignalForwarder(supervisor: supervisor)
+        let supervisors = plan.processes.map { _ in ProcessSupervisor() }
+        let signals = SignalForwarder(supervisors: supervisors)
         defer { signals.stop() }
 
         let live = try workspace.startRun(request)
@@ -43,41 +81,106 @@ public struct RunExecutor {
         env["GITML_METRICS"] = live.metricsPath
         env["PYTHONPATH"] = [helper, env["PYTHONPATH"]].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: ":")
         env["PYTHONUNBUFFERED"] = "1"
+        if let prepare = plan.prepare {
+            do {
+                for (k, v) in try prepare(live, observer) { if v.isEmpty { env.removeValue(forKey: k) } else { env[k] = v } }
+            } catch {
+                let message = "git-ml: \(error)\n"
+                observer.output(Data(message.utf8), isStderr: true)
+                try? message.write(toFile: live.logPath, atomically: false, encoding: .utf8)
+                let reason = (error as? StageError)?.reason ?? "\(error)"
+                let outcome = RunOutcome(status: signals.cancelSignal == nil ? .failed : .canceled, exitCode: 1, reason: reason,
+                                         wallSeconds: 0, cpuSeconds: 0, peakMemoryBytes: 0)
+                let record = try workspace.finishRun(live, outcome: outcome, progress: { observer.storing($0) })
+                observer.runFinished(record)
+                return record
+            }
+        }
 
         let logFD = open(live.logPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
         defer { if logFD >= 0 { close(logFD) } }
         let metricsFD = open(live.metricsPath, O_RDONLY | O_CLOEXEC)
         defer { if metricsFD >= 0 { close(metricsFD) } }
-        var parser = MetricsParser()
-        let chunk = UnsafeMutableRawPointer.allocate(byteCount: 65536, alignment: 16)
-        defer { chunk.deallocate() }
+        let parser = Mutex(MetricsParser())
+        let timedOut = Atomic<Bool>(false)
+        let started = monotonicSeconds()
 
-        let spec = ProcessSpec(arguments: request.command, environment: env, workingDirectory: request.workingDirectory,
-                               stdinFromNull: isatty(0) == 1)
-        let result = supervisor.run(spec, output: { data, isStderr in
-            observer.output(data, isStderr: isStderr)
-            if logFD >= 0 { data.withUnsafeBytes { _ = write(logFD, $0.baseAddress, $0.count) } }
-        }, tick: {
-            signals.forwardPending(to: supervisor)
-            guard metricsFD >= 0 else { return }
-            var fresh: [MetricPoint] = []
-            while true {
-                let n = read(metricsFD, chunk, 65536)
-                if n <= 0 { break }
-                fresh += parser.feed(Data(bytes: chunk, count: n))
+        let results = Mutex<[ProcessResult?]>(Array(repeating: nil, count: plan.processes.count))
+        let command = request.command, workingDirectory = request.workingDirectory, baseEnv = env
+        let processes = plan.processes, timeout = plan.timeoutSeconds
+        let runProcess: @Sendable (Int) -> Void = { rank in
+            let process = processes[rank]
+            var environment = baseEnv
+            environment.merge(process.environment) { _, new in new }
+            let rankFD = process.logPath.map { open($0, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644) } ?? -1
+            defer { if rankFD >= 0 { close(rankFD) } }
+            let chunk = UnsafeMutableRawPointer.allocate(byteCount: 65536, alignment: 16)
+            defer { chunk.deallocate() }
+            let spec = ProcessSpec(arguments: command, environment: environment, workingDirectory: workingDirectory,
+                                   stdinFromNull: isatty(0) == 1 || rank > 0)
+            let result = supervisors[rank].run(spec, output: { data, isStderr in
+                observer.output(data, isStderr: isStderr)
+                data.withUnsafeBytes {
+                    if logFD >= 0 { _ = write(logFD, $0.baseAddress, $0.count) }
+                    if rankFD >= 0 { _ = write(rankFD, $0.baseAddress, $0.count) }
+                }
+            }, tick: {
+                signals.forwardPending()
+                if let limit = timeout, monotonicSeconds() - started > Double(limit) {
+                    if !timedOut.exchange(true, ordering: .acquiringAndReleasing) { signals.stopAll(grace: 10) }
+                }
+                guard rank == 0, metricsFD >= 0 else { return }
+                var fresh: [MetricPoint] = []
+                while true {
+                    let n = read(metricsFD, chunk, 65536)
+                    if n <= 0 { break }
+                    fresh += parser.withLock { $0.feed(Data(bytes: chunk, count: n)) }
+                }
+                if !fresh.isEmpty { observer.metricsLogged(fresh) }
+            })
+            results.withLock { $0[rank] = result }
+        }
+        if plan.processes.count == 1 {
+            runProcess(0)
+        } else {
+            // A thread per process (not a pool the size of the cores): ranks wait for each other.
+            let group = DispatchGroup()
+            for rank in plan.processes.indices {
+                group.enter()
+                Thread { runProcess(rank); group.leave() }.start()
             }
-            if !fresh.isEmpty { observer.metricsLogged(fresh) }
-        })
-
-        let outcome = Self.outcome(of: result, command: request.command[0], cancelSignal: signals.cancelSignal)
-        if let spawnError = result.spawnError {
+            group.wait()
+        }
+        let all = results.withLock { $0.map { $0! } }
+        var outcome = Self.outcome(of: all, command: request.command[0], cancelSignal: signals.cancelSignal)
+        if timedOut.load(ordering: .acquiring) {
+            outcome.status = .failed
+            outcome.reason = "timed out after \(plan.timeoutSeconds ?? 0) s (limits.timeout)"
+        }
+        if let spawnError = all.compactMap(\.spawnError).first {
             let message = "git-ml: cannot start \(request.command[0]): \(String(cString: strerror(spawnError)))\n"
             observer.output(Data(message.utf8), isStderr: true)
             if logFD >= 0 { _ = message.withCString { write(logFD, $0, strlen($0)) } }
         }
+        if let finish = plan.finish, let problem = finish(), outcome.status == .completed {
+            outcome.status = .failed
+            outcome.reason = problem
+        }
         let record = try workspace.finishRun(live, outcome: outcome, progress: { observer.storing($0) })
         observer.runFinished(record)
         return record
+    }
+
+    /// How several processes ended, as one outcome: the first failure by rank decides.
+    static func outcome(of results: [ProcessResult], command: String, cancelSignal: Int32?) -> RunOutcome {
+        var outcome = outcome(of: results.first { $0.spawnError != nil || $0.exitCode != 0 } ?? results[0], command: command, cancelSignal: cancelSignal)
+        outcome.cpuSeconds = results.reduce(0) { $0 + $1.cpuSeconds }
+        outcome.peakMemoryBytes = results.reduce(0) { $0 + $1.peakMemoryBytes }
+        outcome.wallSeconds = results.map(\.wallSeconds).max() ?? 0
+        if results.count > 1, let i = results.firstIndex(where: { $0.spawnError != nil || $0.exitCode != 0 }), outcome.status == .failed {
+            outcome.reason = "process \(i): " + (outcome.reason ?? "failed")
+        }
+        return outcome
     }
 
     static func outcome(of r: ProcessResult, command: String, cancelSignal: Int32?) -> RunOutcome {

@@ -19,26 +19,43 @@ public final class SignalForwarder: @unchecked Sendable {
     /// The first signal received, if any.
     public var cancelSignal: Int32? { received.withLock { $0.first } }
 
-    public init(supervisor: ProcessSupervisor) {
+    let supervisors: [ProcessSupervisor]
+
+    public convenience init(supervisor: ProcessSupervisor) { self.init(supervisors: [supervisor]) }
+
+    public init(supervisors: [ProcessSupervisor]) {
+        self.supervisors = supervisors
         let queue = DispatchQueue(label: "git-ml.signals")
         for s in Self.signals {
             signal(s, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: s, queue: queue)
             source.setEventHandler { [unowned self] in
                 let count = self.received.withLock { list -> Int in list.append(s); return list.count }
-                let group = supervisor.processGroup
-                guard group > 0 else { self.pending.withLock { $0 = s }; return }
-                kill(-group, count > 1 && s == SIGINT ? SIGKILL : s)
+                let groups = supervisors.map(\.processGroup)
+                if groups.contains(0) { self.pending.withLock { $0 = s } }
+                for group in groups where group > 0 { kill(-group, count > 1 && s == SIGINT ? SIGKILL : s) }
             }
             source.resume()
             sources.append(source)
         }
     }
 
-    /// Forwards a signal that arrived before the child had started.
-    public func forwardPending(to supervisor: ProcessSupervisor) {
-        guard supervisor.processGroup > 0, let s = pending.withLock({ p -> Int32? in defer { p = nil }; return p }) else { return }
-        kill(-supervisor.processGroup, s)
+    /// Forwards a signal that arrived before every child had started.
+    public func forwardPending() {
+        let groups = supervisors.map(\.processGroup)
+        guard !groups.contains(0), let s = pending.withLock({ p -> Int32? in defer { p = nil }; return p }) else { return }
+        for group in groups { kill(-group, s) }
+    }
+
+    /// Stops every process group: SIGTERM now, SIGKILL after `grace` seconds for those still there.
+    public func stopAll(grace: Double) {
+        let groups = supervisors.map(\.processGroup).filter { $0 > 0 }
+        for group in groups { kill(-group, SIGTERM) }
+        let supervisors = self.supervisors
+        DispatchQueue.global().asyncAfter(deadline: .now() + grace) {
+            // Only groups whose leader is still being supervised (a finished one reads 0).
+            for group in supervisors.map(\.processGroup) where group > 0 { kill(-group, SIGKILL) }
+        }
     }
 
     /// Restores the default handlers.

@@ -18,7 +18,7 @@ public struct GitML: ParsableCommand {
           git ml checkout latest --outputs /tmp/model
         """,
         version: gitmlVersion,
-        subcommands: [Init.self, Run.self, Runs.self, Show.self, Logs.self, Metrics.self, Diff.self, Checkout.self, DataCommand.self, Fsck.self, Hook.self]
+        subcommands: [Init.self, Run.self, Runs.self, Show.self, Logs.self, Metrics.self, Diff.self, Checkout.self, DataCommand.self, EnvCommand.self, Fsck.self, Hook.self]
     )
     public init() {}
 }

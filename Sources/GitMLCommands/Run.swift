@@ -17,7 +17,14 @@ struct Run: WorkspaceCommand {
           git ml run --name base --param lr=0.1 --tag team=cv -- python train.py
           git ml run --output model.pkl -- python train.py
           git ml run "python prep.py && python train.py"
+          git ml run -f jobs/train.yml
+          git ml run -f jobs/train.yml --set inputs.learning_rate=0.01 --set compute=local
         """)
+
+    @Option(name: [.customShort("f"), .customLong("file")], help: ArgumentHelp("An Azure ML command job YAML to run locally.", valueName: "job.yml"))
+    var file: String?
+    @Option(name: .customLong("set"), help: ArgumentHelp("Override a field of the job file (repeatable).", valueName: "key.path=value"))
+    var overrides: [String] = []
 
     @Option(name: .long, help: "Display name (default: a generated one such as brave-otter-417).")
     var name: String?
@@ -37,35 +44,57 @@ struct Run: WorkspaceCommand {
         if command == ["--help"] || command == ["-h"] { throw CleanExit.helpRequest(self) }
         if command.first == "--" {
             command.removeFirst()
+        } else if file != nil, let first = command.first {
+            throw ValidationError("unexpected '\(first)': a job file names its own command; change it with --set command=...")
         } else if let first = command.first, first.hasPrefix("-") {
             // Without `--`, a leading dash is a mistyped option, not a command to record.
             throw ValidationError("unknown option '\(first)'; give the command after --, e.g. git ml run -- python train.py")
         }
-        guard !command.isEmpty else { throw ValidationError("no command to run; give one after --, e.g. git ml run -- python train.py") }
+        if file != nil {
+            guard command.isEmpty else { throw ValidationError("give either -f job.yml or a command after --, not both") }
+            guard output.isEmpty, param.isEmpty else { throw ValidationError("--output and --param are for commands; a job file declares outputs and inputs") }
+        } else if !overrides.isEmpty {
+            throw ValidationError("--set changes a job file; give one with -f job.yml")
+        }
+        guard file != nil || !command.isEmpty else { throw ValidationError("no command to run; give one after --, e.g. git ml run -- python train.py") }
         _ = try keyValues(tag, option: "--tag")
         _ = try keyValues(param, option: "--param")
     }
 
     func run(in workspace: Workspace) throws {
-        var request = RunRequest(command: command, workingDirectory: workspace.currentDirectory)
-        request.name = name
-        request.experiment = experiment
-        request.tags = try keyValues(tag, option: "--tag")
-        request.params = try keyValues(param, option: "--param")
-        request.outputPaths = output
         let renderer = RunRenderer(term: .current)
-        let record = try RunExecutor(workspace: workspace).execute(request, observer: renderer)
+        let record: RunRecord
+        if let file {
+            var job = JobRequest(file: file)
+            job.overrides = overrides
+            job.name = name
+            job.experiment = experiment
+            job.tags = try keyValues(tag, option: "--tag")
+            record = try JobRunner(workspace: workspace).execute(job, observer: renderer)
+        } else {
+            record = try runCommand(in: workspace, renderer: renderer)
+        }
         switch record.status {
         case .completed: return
         case .canceled: throw ExitCode(record.exitCode.map { $0 > 128 ? $0 : 130 } ?? 130)
         default: throw ExitCode(max(1, record.exitCode ?? 1))
         }
     }
+
+    func runCommand(in workspace: Workspace, renderer: RunRenderer) throws -> RunRecord {
+        var request = RunRequest(command: command, workingDirectory: workspace.currentDirectory)
+        request.name = name
+        request.experiment = experiment
+        request.tags = try keyValues(tag, option: "--tag")
+        request.params = try keyValues(param, option: "--param")
+        request.outputPaths = output
+        return try RunExecutor(workspace: workspace).execute(request, observer: renderer)
+    }
 }
 
 /// Shows a run as it goes: its start, the command's output untouched, metrics
 /// as they are logged, a progress bar while outputs are stored, and its end.
-final class RunRenderer: RunObserver {
+final class RunRenderer: JobObserver {
     let term: Terminal
     let progressState = Mutex<(shown: Bool, last: Double)>((false, 0))
     let metricsState = Mutex(MetricsState())
@@ -79,6 +108,19 @@ final class RunRenderer: RunObserver {
     }
 
     func output(_ data: Data, isStderr: Bool) { Out.write(isStderr ? 2 : 1, data) }
+
+    func stage(_ message: String) { Out.error(term.dim("git-ml: " + message, stderr: true)) }
+
+    /// An environment build's output: one redrawn line on a terminal; elsewhere only
+    /// git-ml's own lines (pip's full output is in the build log).
+    func buildOutput(_ line: String) {
+        if term.stderrIsTTY {
+            let shown = String(line.prefix(max(20, term.width - 12)))
+            Out.write(2, "\r\u{1b}[K" + term.dim("git-ml: ", stderr: true) + shown + (line.hasPrefix("environment ") ? "\n" : ""))
+        } else if line.hasPrefix("environment ") || line.hasPrefix("git-ml: ") {
+            Out.error(line.hasPrefix("git-ml: ") ? line : "git-ml: " + line)
+        }
+    }
 
     /// Live metrics: the first values at once, then at most one line a second with
     /// the latest value of each key, and the last values when the run ends, so a

@@ -107,4 +107,66 @@ def log_params(params):
 def set_tag(key, value):
     _write({"tag": str(key), "value": str(value)})
 """# + "\n"
+    /// Sources/Workspace/Resources/environments/*.yaml: the curated environments, by file name.
+    public static let curatedEnvironments: [String: String] = [
+        "lightgbm-3.3": #"""
+# The LightGBM environment that jobs name as azureml:AzureML-lightgbm-3.3@latest.
+name: lightgbm-3.3
+description: LightGBM 3.3 with scikit-learn, pandas and numpy (CPU).
+pip:
+  - lightgbm~=3.3.0
+  - scikit-learn
+  - pandas
+  - numpy
+"""# + "\n",
+        "minimal": #"""
+# Python and pip only: azureml:AzureML-minimal-ubuntu22.04-py311-cpu, and `image: python`.
+name: minimal
+description: The host's Python 3 with pip and nothing else.
+pip: []
+"""# + "\n",
+        "pytorch": #"""
+# The PyTorch images (azureml:AzureML-acpt-pytorch-2.2-cuda12.1 and friends): their GPU
+# stack becomes PyTorch's CPU build here.
+name: pytorch
+description: PyTorch (CPU build) with numpy.
+gpu: true
+pip:
+  - --extra-index-url https://download.pytorch.org/whl/cpu
+  - torch
+  - numpy
+"""# + "\n",
+        "sklearn-1.1": #"""
+# The older scikit-learn environment (azureml:AzureML-sklearn-1.0-ubuntu20.04-py38-cpu and sklearn-1.1).
+name: sklearn-1.1
+description: scikit-learn 1.1-era environment on today's Python (CPU).
+pip:
+  - scikit-learn~=1.3.0
+  - pandas
+  - numpy
+  - scipy
+  - joblib
+"""# + "\n",
+        "sklearn-1.5": #"""
+# The CPU scikit-learn environment that jobs name as azureml:AzureML-sklearn-1.5@latest.
+name: sklearn-1.5
+description: scikit-learn 1.5 with pandas, numpy and scipy (CPU).
+pip:
+  - scikit-learn~=1.5.0
+  - pandas
+  - numpy
+  - scipy
+  - joblib
+"""# + "\n",
+        "tensorflow": #"""
+# The TensorFlow images (azureml:AzureML-tensorflow-2.16-cuda12 and friends): their GPU
+# stack becomes TensorFlow's CPU build here.
+name: tensorflow
+description: TensorFlow 2.16 (CPU build) with numpy.
+gpu: true
+pip:
+  - tensorflow-cpu~=2.16.0
+  - numpy
+"""# + "\n",
+    ]
 }

@@ -61,6 +61,60 @@ public struct RunRecord: Codable, Sendable, Equatable {
         }
     }
 
+    /// A job input: a literal value, or data hashed into the store.
+    public struct Input: Codable, Sendable, Equatable {
+        public var name: String
+        /// `uri_file`, `uri_folder`, `mlflow_model`, `custom_model`, or a literal's type.
+        public var type: String
+        /// Literal inputs: the value as rendered into the command.
+        public var value: String?
+        /// Data inputs: the path as the job file gave it, or the asset (`azureml:NAME:VERSION`).
+        public var path: String?
+        public var asset: String?
+        /// The file's SHA-256 or the folder's manifest id.
+        public var sha256: String?
+        public var size: Int64?
+        public var files: Int?
+        public init(name: String, type: String, value: String? = nil, path: String? = nil, asset: String? = nil,
+                    sha256: String? = nil, size: Int64? = nil, files: Int? = nil) {
+            self.name = name; self.type = type; self.value = value; self.path = path; self.asset = asset
+            self.sha256 = sha256; self.size = size; self.files = files
+        }
+    }
+
+    /// The environment a job ran in.
+    public struct Environment: Codable, Sendable, Equatable {
+        /// SHA-256 of the normalized spec and the files it names.
+        public var id: String
+        /// How the job named it (`azureml:AzureML-sklearn-1.5@latest`, `inline`, ...).
+        public var name: String
+        /// The `pip freeze` lock, an object in the store.
+        public var lock: String?
+        public var python: String?
+        public init(id: String, name: String, lock: String? = nil, python: String? = nil) {
+            self.id = id; self.name = name; self.lock = lock; self.python = python
+        }
+    }
+
+    /// Where a job run came from: its file (relative to the work tree) and the `--set` overrides.
+    public struct Job: Codable, Sendable, Equatable {
+        public var file: String
+        public var overrides: [String]
+        /// The `code` folder, relative to the work tree's top.
+        public var code: String
+        public var processes: Int
+        public var distribution: String?
+        public var timeoutSeconds: Int?
+        enum CodingKeys: String, CodingKey {
+            case file, overrides, code, processes, distribution
+            case timeoutSeconds = "timeout_seconds"
+        }
+        public init(file: String, overrides: [String], code: String, processes: Int, distribution: String?, timeoutSeconds: Int?) {
+            self.file = file; self.overrides = overrides; self.code = code; self.processes = processes
+            self.distribution = distribution; self.timeoutSeconds = timeoutSeconds
+        }
+    }
+
     public var schema: Int = RunRecord.schemaVersion
     public var id: String
     public var name: String
@@ -87,6 +141,9 @@ public struct RunRecord: Codable, Sendable, Equatable {
     public var outputs: [Output]
     public var resources: Resources?
     public var compute: String = "local"
+    public var job: Job?
+    public var inputs: [Input]?
+    public var environment: Environment?
     public var gitmlVersion: String
 
     enum CodingKeys: String, CodingKey {
@@ -97,7 +154,7 @@ public struct RunRecord: Codable, Sendable, Equatable {
         case workingDirectory = "working_directory"
         case code, params, tags, metrics
         case metricsSkipped = "metrics_skipped"
-        case outputs, resources, compute
+        case outputs, resources, compute, job, inputs, environment
         case gitmlVersion = "gitml_version"
     }
 

@@ -71,40 +71,15 @@ extension Workspace {
             throw WorkspaceError(.invalidArgument, "\(rel) is tracked by git; git ml data keeps it out of git instead",
                                  hint: "untrack it first: git rm -r --cached \(rel)")
         }
-        let pointer: DataPointer
-        var cache = DataStatCache.load(dataCachePath)
-        let baseName = String(rel.split(separator: "/").last!)
-        do {
-            switch st.st_mode & S_IFMT {
-            case S_IFREG:
-                let (id, size) = try store.put(fileAt: absolute)
-                cache.store(rel, .init(size: Int64(st.st_size), mtime: Self.nanos(st.st_mtim), inode: UInt64(st.st_ino)), id.hex, now: Self.now())
-                pointer = DataPointer(path: baseName, type: "uri_file", sha256: id.hex, size: size, files: nil, name: name)
-            case S_IFDIR:
-                let snapshot = cache
-                let stored = try store.putFolder(at: absolute, known: { f in
-                    snapshot.lookup(rel + "/" + f.relative, .init(size: f.size, mtime: f.mtime, inode: f.inode)).flatMap(ContentID.init(hex:))
-                }, progress: progress)
-                let manifest = try store.manifest(stored.manifest)
-                var shas: [String: String] = [:]
-                for e in manifest.entries { if let sha = e.sha256 { shas[e.path] = sha.hex } }
-                for f in try ObjectStore.walk(absolute) where !f.isLink {
-                    if let sha = shas[f.relative] {
-                        cache.store(rel + "/" + f.relative, .init(size: f.size, mtime: f.mtime, inode: f.inode), sha, now: Self.now())
-                    }
-                }
-                pointer = DataPointer(path: baseName, type: "uri_folder", sha256: stored.manifest.hex, size: stored.size,
-                                      files: stored.fileCount, name: name)
-            default:
-                throw WorkspaceError(.invalidArgument, "\(given) is not a file or folder")
-            }
-        } catch let e as StoreError {
-            throw WorkspaceError(.storage, "cannot store \(rel): \(e.message)")
+        guard st.st_mode & S_IFMT == S_IFREG || st.st_mode & S_IFMT == S_IFDIR else {
+            throw WorkspaceError(.invalidArgument, "\(given) is not a file or folder")
         }
+        let stored = try storeData(at: absolute, progress: progress)
+        let pointer = DataPointer(path: String(rel.split(separator: "/").last!), type: stored.type, sha256: stored.sha256,
+                                  size: stored.size, files: stored.files, name: name)
         try writeFileAtomically(Data(pointer.yaml().utf8), to: absolute + DataPointer.suffix)
         try registerPointer(rel + DataPointer.suffix)
         let ignore = try ignoreInGit(absolute)
-        try? cache.save(dataCachePath)
         return DataAddResult(path: rel, pointer: rel + DataPointer.suffix, type: pointer.type, sha256: pointer.sha256,
                              size: pointer.size, files: pointer.files, gitignore: ignore)
     }

@@ -7,7 +7,10 @@ import Synchronization
 struct RecordFiles {
     var metricsSeries: Data?
     var logFile: String?
+    /// More logs (per-process logs of a distributed job), by file name.
+    var extraLogs: [String: String] = [:]
     var manifests: [String: Data] = [:]
+    var jobSpec: Data?
 }
 
 extension Workspace {
@@ -24,12 +27,18 @@ extension Workspace {
             }
             var top = [TreeEntry(name: "run.json", id: try repo.writeBlob(try record.encoded()), mode: .blob),
                        TreeEntry(name: "code", id: codeTree, mode: .tree)]
+            if let spec = files.jobSpec {
+                top.append(TreeEntry(name: "job.yaml", id: try repo.writeBlob(spec), mode: .blob))
+            }
             if let series = files.metricsSeries {
                 top.append(TreeEntry(name: "metrics.jsonl", id: try repo.writeBlob(series), mode: .blob))
             }
-            if let log = files.logFile, access(log, F_OK) == 0 {
-                let logs = try repo.writeTree([TreeEntry(name: "output.log", id: try repo.writeBlob(fileAt: log), mode: .blob)])
-                top.append(TreeEntry(name: "logs", id: logs, mode: .tree))
+            var logPaths = files.extraLogs
+            if let log = files.logFile { logPaths["output.log"] = log }
+            let logEntries = try logPaths.sorted { $0.key < $1.key }.filter { access($0.value, F_OK) == 0 }
+                .map { TreeEntry(name: $0.key, id: try repo.writeBlob(fileAt: $0.value), mode: .blob) }
+            if !logEntries.isEmpty {
+                top.append(TreeEntry(name: "logs", id: try repo.writeTree(logEntries), mode: .tree))
             }
             if !files.manifests.isEmpty {
                 let entries = try files.manifests.map { TreeEntry(name: $0.key + ".json", id: try repo.writeBlob($0.value), mode: .blob) }

@@ -14,9 +14,40 @@ public struct RunRequest: Sendable {
     /// Absolute folder the command runs in.
     public var workingDirectory: String
 
+    // Set by the job runner (`git ml run -f`).
+    /// The run id, when the caller needs the live folder's paths before the start.
+    public var id: String?
+    public var job: RunRecord.Job?
+    public var compute: String?
+    /// Declared inputs; data inputs get their hashes once stored.
+    public var inputs: [RunRecord.Input] = []
+    /// Folders (or files) under the live folder stored as outputs when the run ends:
+    /// the code copy's `./outputs` and `./logs`, and each named output.
+    public var collected: [CollectedOutput] = []
+    /// The folder GITML_OUTPUTS names (default: `<live folder>/outputs`).
+    public var outputsFolder: String?
+    /// Extra log files stored under `logs/` in the record (name -> absolute path).
+    public var logFiles: [String: String] = [:]
+    /// The working directory to record (relative to the top), when the command runs in a copy.
+    public var recordedWorkingDirectory: String?
+    /// The job file as run (after `--set`), stored as `job.yaml` in the record.
+    public var jobSpec: Data?
+
     public init(command: [String], workingDirectory: String) {
         self.command = command
         self.workingDirectory = workingDirectory
+    }
+}
+
+/// An output git-ml collects from a path it made for the job.
+public struct CollectedOutput: Sendable {
+    /// The name in the record: `artifacts/outputs`, `artifacts/logs`, or the output's name.
+    public var name: String
+    /// Where `git ml checkout --outputs DIR` puts it.
+    public var path: String
+    public var absolute: String
+    public init(name: String, path: String, absolute: String) {
+        self.name = name; self.path = path; self.absolute = absolute
     }
 }
 
@@ -25,7 +56,7 @@ public struct RunRequest: Sendable {
 public final class LiveRun {
     public private(set) var record: RunRecord
     public let folder: String
-    public var outputsFolder: String { folder + "/outputs" }
+    public var outputsFolder: String { request.outputsFolder ?? folder + "/outputs" }
     public var logPath: String { folder + "/logs/output.log" }
     public var metricsPath: String { folder + "/metrics.jsonl" }
     let request: RunRequest
@@ -42,6 +73,9 @@ public final class LiveRun {
     }
 
     deinit { if lockFD >= 0 { close(lockFD) } }
+
+    /// Changes the record to be written at the end (inputs once hashed, the environment once built).
+    public func update(_ change: (inout RunRecord) -> Void) { change(&record) }
 }
 
 /// How the command ended, as the engine saw it.
@@ -75,7 +109,7 @@ extension Workspace {
         _ = try requireHead()
         let config = try config()
         let snapshot = try git { try repository.snapshotWorkTree() }
-        let id = RunID.make(at: start)
+        let id = request.id ?? RunID.make(at: start)
         let folder = liveFolder(id)
         for sub in ["outputs", "logs"] {
             try FileManager.default.createDirectory(atPath: folder + "/" + sub, withIntermediateDirectories: true)
@@ -88,11 +122,13 @@ extension Workspace {
         let record = RunRecord(
             id: id, name: request.name ?? RunID.friendlyName(), experiment: request.experiment ?? config.experiment,
             status: .running, startTime: start, user: userName, host: Host.name, pid: getpid(), command: request.command,
-            workingDirectory: relative(request.workingDirectory),
+            workingDirectory: request.recordedWorkingDirectory ?? relative(request.workingDirectory),
             code: .init(commit: snapshot.head.hex, tree: snapshot.tree.hex, dirty: snapshot.isDirty,
                         branch: repository.headBranch(), changedPaths: snapshot.changedPaths),
-            params: request.params, tags: request.tags, metrics: [:], metricsSkipped: 0, outputs: [], gitmlVersion: gitmlVersion)
-        let commit = try writeRecord(record, files: RecordFiles(), expected: nil)
+            params: request.params, tags: request.tags, metrics: [:], metricsSkipped: 0, outputs: [],
+            compute: request.compute ?? "local", job: request.job, inputs: request.inputs.isEmpty ? nil : request.inputs,
+            gitmlVersion: gitmlVersion)
+        let commit = try writeRecord(record, files: RecordFiles(jobSpec: request.jobSpec), expected: nil)
         return LiveRun(record: record, folder: folder, request: request, commit: commit, lockFD: lockFD)
     }
 
@@ -120,6 +156,8 @@ extension Workspace {
         record.tags.merge(parser.tags) { _, new in new }
 
         var files = RecordFiles(metricsSeries: parser.points.isEmpty ? nil : parser.seriesFile(), logFile: live.logPath)
+        files.extraLogs = live.request.logFiles
+        files.jobSpec = live.request.jobSpec
         do {
             record.outputs = try storeOutputs(live, requireAll: outcome.status == .completed, manifests: &files.manifests, progress: progress)
         } catch {
@@ -145,11 +183,25 @@ extension Workspace {
                       progress: (@Sendable (StoreProgress) -> Void)?) throws -> [RunRecord.Output] {
         var outputs: [RunRecord.Output] = []
         let fm = FileManager.default
-        if let items = try? fm.contentsOfDirectory(atPath: live.outputsFolder), !items.isEmpty {
+        if live.request.outputsFolder == nil, let items = try? fm.contentsOfDirectory(atPath: live.outputsFolder), !items.isEmpty {
             let stored = try store.putFolder(at: live.outputsFolder, consume: true, progress: progress)
             manifests["outputs"] = try store.get(stored.manifest)
             outputs.append(.init(name: "outputs", path: "", type: "uri_folder", sha256: stored.manifest.hex,
                                  size: stored.size, files: stored.fileCount))
+        }
+        for c in live.request.collected {
+            var st = stat()
+            guard lstat(c.absolute, &st) == 0 else { continue }
+            if st.st_mode & S_IFMT == S_IFDIR {
+                // A declared output the job left empty is still recorded; empty ./outputs and ./logs are not.
+                if c.name.hasPrefix("artifacts/"), (try? fm.contentsOfDirectory(atPath: c.absolute))?.isEmpty ?? true { continue }
+                let stored = try store.putFolder(at: c.absolute, consume: true, progress: progress)
+                manifests[c.name.replacingOccurrences(of: "/", with: "__")] = try store.get(stored.manifest)
+                outputs.append(.init(name: c.name, path: c.path, type: "uri_folder", sha256: stored.manifest.hex, size: stored.size, files: stored.fileCount))
+            } else if st.st_mode & S_IFMT == S_IFREG {
+                let (id, size) = try store.put(fileAt: c.absolute, consume: true)
+                outputs.append(.init(name: c.name, path: c.path, type: "uri_file", sha256: id.hex, size: size, files: 1))
+            }
         }
         for given in live.request.outputPaths {
             let absolute = given.hasPrefix("/") ? given : live.request.workingDirectory + "/" + given

@@ -14,7 +14,8 @@ struct DataCommand: ParsableCommand {
           git ml data status
           git ml data checkout
           git ml data log data/images
+          git ml data create -f data/train.yml
         """,
-        subcommands: [DataAdd.self, DataStatus.self, DataCheckout.self, DataLog.self]
+        subcommands: [DataAdd.self, DataStatus.self, DataCheckout.self, DataLog.self, DataCreate.self, DataList.self]
     )
 }

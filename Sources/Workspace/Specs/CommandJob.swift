@@ -51,6 +51,7 @@ public struct CommandJob: Sendable, Equatable {
     /// The environment as written: a name (`azureml:...`) or nil when given inline.
     public var environmentName: String?
     public var inlineEnvironment: SpecNode?
+    public var environmentLine: Int = 0
     public var environmentVariables: [String: String] = [:]
     public var inputs: [String: Input] = [:]
     public var inputLines: [String: Int] = [:]
@@ -122,6 +123,7 @@ public struct CommandJob: Sendable, Equatable {
         job.compute = try string(root["compute"], "compute")
         job.environmentVariables = try stringMap(root["environment_variables"], "environment_variables")
         if let env = root["environment"] {
+            job.environmentLine = env.line
             switch env {
             case .scalar(let s, _, _): job.environmentName = s
             case .mapping: job.inlineEnvironment = env

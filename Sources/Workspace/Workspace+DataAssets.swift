@@ -1,0 +1,140 @@
+import Foundation
+import GitKit
+import ObjectStore
+
+/// A data asset: a named, versioned file or folder in the object store
+/// (`git ml data create -f data.yml`), which job inputs name as
+/// `azureml:NAME:VERSION` or `azureml:NAME@latest`.
+public struct DataAsset: Sendable, Codable, Equatable {
+    public var name: String
+    public var version: String
+    /// `uri_file` or `uri_folder`.
+    public var type: String
+    public var description: String?
+    /// The path the YAML gave, as a record of where the bytes came from.
+    public var path: String
+    /// The file's SHA-256 or the folder's manifest id.
+    public var sha256: String
+    public var size: Int64
+    public var files: Int?
+    public var tags: [String: String]?
+}
+
+extension Workspace {
+    static let dataRefPrefix = "refs/ml/data/"
+    static let dataAssetKeys = ["$schema", "name", "version", "type", "path", "description", "tags", "properties", "datastore"]
+
+    /// Reads a data asset YAML, stores its path and registers NAME:VERSION on `refs/ml/data/<name>/<version>`.
+    /// Versions are immutable: the same name and version with other bytes is refused.
+    public func createDataAsset(file given: String, progress: (@Sendable (StoreProgress) -> Void)? = nil) throws -> DataAsset {
+        let absolute = URL(fileURLWithPath: given.hasPrefix("/") ? given : currentDirectory + "/" + given).standardizedFileURL.path
+        guard let data = FileManager.default.contents(atPath: absolute) else {
+            throw WorkspaceError(.invalidArgument, "\(given): no such data asset file")
+        }
+        let shown = relativeOrAbsolute(absolute)
+        let root = try SpecNode.parse(String(decoding: data, as: UTF8.self), file: shown)
+        func fail(_ line: Int, _ message: String, hint: String? = nil) -> WorkspaceError {
+            WorkspaceError(.badConfig, "\(shown):\(line): \(message)", hint: hint)
+        }
+        guard case .mapping(let entries, _) = root else { throw fail(root.line, "a data asset is a mapping (name, version, type, path)") }
+        for e in entries where !Self.dataAssetKeys.contains(e.key) {
+            throw fail(e.line, "unknown key '\(e.key)' in data asset; accepted here: \(Self.dataAssetKeys.joined(separator: ", "))")
+        }
+        func string(_ key: String) -> String? { if case .scalar(let s, _, _)? = root[key] { return s }; return nil }
+        guard let name = string("name"), !name.isEmpty else { throw fail(root.line, "missing 'name'") }
+        guard name.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else {
+            throw fail(root["name"]!.line, "data asset name '\(name)' may hold letters, digits, '-', '_' and '.' only")
+        }
+        let type = string("type") ?? "uri_folder"
+        guard ["uri_file", "uri_folder"].contains(type) else {
+            throw fail(root["type"]?.line ?? root.line, "data asset type '\(type)' is not stored by git-ml; accepted: uri_file, uri_folder")
+        }
+        guard let path = string("path") else { throw fail(root.line, "missing 'path': the file or folder to register") }
+        if path.contains("://") && !path.hasPrefix("file://") {
+            throw fail(root["path"]!.line, "remote paths are not read by git-ml yet; give a local path")
+        }
+        let folder = String(absolute[..<absolute.lastIndex(of: "/")!])
+        let bare = path.hasPrefix("file://") ? String(path.dropFirst(7)) : path
+        let local = URL(fileURLWithPath: bare.hasPrefix("/") ? bare : folder + "/" + bare).standardizedFileURL.path
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: local, isDirectory: &isDir) else {
+            throw fail(root["path"]!.line, "path '\(path)' not found (tried \(local))", hint: "paths are relative to the YAML file's folder")
+        }
+        if isDir.boolValue != (type == "uri_folder") {
+            throw fail(root["type"]?.line ?? root.line, "type \(type) but \(local) is a \(isDir.boolValue ? "folder" : "file")")
+        }
+        var tags: [String: String]?
+        if case .mapping(let m, _)? = root["tags"] {
+            tags = [:]
+            for e in m { if case .scalar(let v, _, _) = e.value { tags![e.key] = v } }
+        }
+        let latest = try dataAssetVersions(name).last
+        let version = string("version") ?? String((Int(latest?.version ?? "0") ?? 0) + 1)
+        let stored = try storeData(at: local, progress: progress)
+        let asset = DataAsset(name: name, version: version, type: type, description: string("description"), path: path,
+                              sha256: stored.sha256, size: stored.size, files: stored.files, tags: tags)
+        let ref = Self.dataRefPrefix + name + "/" + version
+        if let existing = try git({ try repository.referenceTarget(ref) }) {
+            let old = try readDataAsset(commit: existing)
+            if old.sha256 == asset.sha256 { return old }
+            throw WorkspaceError(.invalidArgument, "data asset \(name):\(version) is already registered with other bytes (\(old.sha256.prefix(12)))",
+                                 hint: "give it a new version")
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        try git {
+            var entries = [TreeEntry(name: "asset.json", id: try repository.writeBlob(try encoder.encode(asset)), mode: .blob)]
+            if type == "uri_folder", let id = ContentID(hex: asset.sha256) {
+                entries.append(TreeEntry(name: "manifest.json", id: try repository.writeBlob(try store.get(id)), mode: .blob))
+            }
+            let tree = try repository.writeTree(entries)
+            let commit = try repository.createCommit(tree: tree, parents: [], message: "git-ml data \(name):\(version)\n",
+                                                     author: signature, time: Date())
+            try repository.updateReference(ref, to: commit, expected: nil, message: "git-ml: data \(name):\(version)")
+        }
+        return asset
+    }
+
+    func readDataAsset(commit: ObjectID) throws -> DataAsset {
+        let info = try git { try repository.readCommit(commit) }
+        guard let data = try git({ try repository.readFile(in: info.tree, path: "asset.json") }),
+              let asset = try? JSONDecoder().decode(DataAsset.self, from: data) else {
+            throw WorkspaceError(.storage, "data asset record \(commit.short) has no readable asset.json")
+        }
+        return asset
+    }
+
+    /// Every version of a data asset, oldest first.
+    public func dataAssetVersions(_ name: String) throws -> [DataAsset] {
+        let prefix = Self.dataRefPrefix + name + "/"
+        return try git { try repository.references(withPrefix: prefix) }
+            .map { try readDataAsset(commit: $0.target) }
+            .sorted { Self.versionLess($0.version, $1.version) }
+    }
+
+    /// Every registered data asset version.
+    public func listDataAssets() throws -> [DataAsset] {
+        try git { try repository.references(withPrefix: Self.dataRefPrefix) }
+            .map { try readDataAsset(commit: $0.target) }
+            .sorted { ($0.name, $0.version) < ($1.name, $1.version) }
+    }
+
+    /// `azureml:NAME:VERSION` or `azureml:NAME@latest` as a job input names it.
+    func resolveDataAsset(_ reference: String, file: String, line: Int) throws -> DataAsset {
+        var name = String(reference.dropFirst("azureml:".count))
+        var version: String?
+        if let at = name.firstIndex(of: "@") {
+            name = String(name[..<at])
+        } else if let colon = name.lastIndex(of: ":") {
+            version = String(name[name.index(after: colon)...])
+            name = String(name[..<colon])
+        }
+        let versions = try dataAssetVersions(name)
+        guard let asset = version.map({ v in versions.first { $0.version == v } }) ?? versions.last else {
+            let known = try listDataAssets().map { "azureml:\($0.name):\($0.version)" }
+            throw WorkspaceError(.invalidArgument, "\(file):\(line): no data asset \(reference)" + (known.isEmpty ? "" : "; registered: \(known.joined(separator: ", "))"),
+                                 hint: "register it with git ml data create -f data.yml")
+        }
+        return asset
+    }
+}

@@ -1,0 +1,222 @@
+import Foundation
+import GitKit
+import ObjectStore
+
+/// A registered or built environment, as `git ml env list` shows it.
+public struct EnvironmentEntry: Sendable, Codable {
+    public var id: String
+    public var name: String?
+    public var version: String?
+    /// The folder of the built virtualenv, when built.
+    public var path: String?
+    /// The `pip freeze` lock's object id, once built.
+    public var lock: String?
+}
+
+extension Workspace {
+    static let envRefPrefix = "refs/ml/envs/"
+    static let envNameRefPrefix = "refs/ml/environments/"
+
+    /// Where the environment with this id is realized.
+    public func environmentFolder(_ id: String) -> String { stateDirectory + "/envs/" + id }
+
+    /// The environment a job asks for: by name (registered, then curated) or inline; nil when it names none.
+    func resolveEnvironment(of job: CommandJob, jobFolder: String) throws -> ResolvedEnvironment? {
+        if let inline = job.inlineEnvironment {
+            return ResolvedEnvironment(reference: "inline", spec: try EnvironmentSpec.parse(inline, file: job.file, folder: jobFolder))
+        }
+        guard let name = job.environmentName else { return nil }
+        return try resolveEnvironment(named: name, where: "\(job.file):\(job.environmentLine)")
+    }
+
+    /// Resolves `azureml:NAME@latest`, `azureml:NAME:VERSION`, `NAME`, an environment id, or
+    /// `azureml://registries/azureml/environments/NAME/labels/latest` (and `/versions/V`).
+    public func resolveEnvironment(named reference: String, where location: String? = nil) throws -> ResolvedEnvironment {
+        var name = reference
+        var version: String?
+        if name.hasPrefix("azureml://registries/") {
+            let parts = name.split(separator: "/").map(String.init)
+            // azureml: / registries / R / environments / NAME / (labels|versions) / X
+            guard let i = parts.firstIndex(of: "environments"), i + 1 < parts.count else {
+                throw unknownEnvironment(reference, location)
+            }
+            name = parts[i + 1]
+            if i + 3 < parts.count, parts[i + 2] == "versions" { version = parts[i + 3] }
+        } else {
+            if name.hasPrefix("azureml:") { name.removeFirst("azureml:".count) }
+            if let at = name.firstIndex(of: "@") {
+                name = String(name[..<at])
+            } else if let colon = name.lastIndex(of: ":") {
+                version = String(name[name.index(after: colon)...])
+                name = String(name[..<colon])
+            }
+        }
+        if name.count == 64, name.allSatisfy(\.isHexDigit), let spec = try environmentSpec(id: name) {
+            return ResolvedEnvironment(reference: reference, spec: spec)
+        }
+        if let (_, commit) = try registeredEnvironment(name: name, version: version) {
+            return ResolvedEnvironment(reference: reference, spec: try readEnvironmentSpec(commit: commit))
+        }
+        if let key = Self.curatedKey(name), let text = EmbeddedAssets.curatedEnvironments[key] {
+            var spec = try EnvironmentSpec.parse(try SpecNode.parse(text, file: "curated:\(key)"), file: "curated:\(key)", folder: "/")
+            spec.name = spec.name ?? key
+            return ResolvedEnvironment(reference: reference, spec: spec)
+        }
+        throw unknownEnvironment(reference, location)
+    }
+
+    func unknownEnvironment(_ reference: String, _ location: String?) -> WorkspaceError {
+        let registered = (try? listEnvironments().compactMap { e in e.name.map { "azureml:\($0):\(e.version ?? "1")" } }) ?? []
+        let known = Self.curatedNames.map { "azureml:\($0)@latest" } + registered
+        return WorkspaceError(.invalidArgument, (location.map { "\($0): " } ?? "") + "unknown environment '\(reference)'; known: \(known.joined(separator: ", "))",
+                              hint: "define one in a YAML file (python:, pip: or conda_file:) and register it with git ml env create -f FILE")
+    }
+
+    /// Curated names as jobs write them, and the spec each maps to.
+    static let curatedAliases: [(name: String, key: String)] = [
+        ("AzureML-sklearn-1.5", "sklearn-1.5"), ("sklearn-1.5", "sklearn-1.5"),
+        ("AzureML-sklearn-1.0-ubuntu20.04-py38-cpu", "sklearn-1.1"), ("AzureML-sklearn-1.1", "sklearn-1.1"),
+        ("sklearn-1.1", "sklearn-1.1"), ("sklearn-1.0", "sklearn-1.1"),
+        ("AzureML-lightgbm-3.3", "lightgbm-3.3"), ("lightgbm-3.3", "lightgbm-3.3"),
+        ("AzureML-minimal-ubuntu22.04-py311-cpu", "minimal"), ("minimal-ubuntu22.04-py311-cpu", "minimal"),
+        ("AzureML-minimal-ubuntu20.04-py38-cpu", "minimal"), ("minimal-ubuntu20.04-py38-cpu", "minimal"), ("python", "minimal"),
+        ("AzureML-acpt-pytorch-2.2-cuda12.1", "pytorch"), ("acpt-pytorch-2.2-cuda12.1", "pytorch"),
+        ("AzureML-pytorch-1.13-ubuntu20.04-py38-cuda11.6-gpu", "pytorch"),
+        ("AzureML-tensorflow-2.16-cuda12", "tensorflow"), ("tensorflow-2.16-cuda12", "tensorflow"),
+        ("AzureML-tensorflow-2.12-cuda11", "tensorflow"),
+    ]
+    public static var curatedNames: [String] { curatedAliases.map(\.name).filter { $0.hasPrefix("AzureML-") } }
+
+    static func curatedKey(_ name: String) -> String? {
+        if let hit = curatedAliases.first(where: { $0.name.lowercased() == name.lowercased() }) { return hit.key }
+        // Other builds of the same families (a newer CUDA, another Ubuntu).
+        let bare = name.lowercased().replacingOccurrences(of: "azureml-", with: "")
+        if bare.hasPrefix("acpt-pytorch") || bare.hasPrefix("pytorch") { return "pytorch" }
+        if bare.hasPrefix("tensorflow") { return "tensorflow" }
+        if bare.hasPrefix("minimal") { return "minimal" }
+        return nil
+    }
+
+    /// The commit of a registered environment: the version given, or the highest.
+    func registeredEnvironment(name: String, version: String?) throws -> (version: String, commit: ObjectID)? {
+        let prefix = Self.envNameRefPrefix + name + "/"
+        let refs = try git { try repository.references(withPrefix: prefix) }
+            .map { (String($0.name.dropFirst(prefix.count)), $0.target) }
+        if let version { return refs.first { $0.0 == version } }
+        return refs.max { Self.versionLess($0.0, $1.0) }
+    }
+
+    /// Orders versions numerically where they are numbers (2 < 10), else as text.
+    static func versionLess(_ a: String, _ b: String) -> Bool {
+        let x = a.split(separator: ".").map { Int($0) }, y = b.split(separator: ".").map { Int($0) }
+        if !x.contains(nil), !y.contains(nil) { return x.map { $0! }.lexicographicallyPrecedes(y.map { $0! }) }
+        return a < b
+    }
+
+    func readEnvironmentSpec(commit: ObjectID) throws -> EnvironmentSpec {
+        let info = try git { try repository.readCommit(commit) }
+        guard let data = try git({ try repository.readFile(in: info.tree, path: "environment.json") }),
+              let spec = try? JSONDecoder().decode(EnvironmentSpec.self, from: data) else {
+            throw WorkspaceError(.storage, "environment record \(commit.short) has no readable environment.json")
+        }
+        return spec
+    }
+
+    func environmentSpec(id: String) throws -> EnvironmentSpec? {
+        guard let commit = try git({ try repository.referenceTarget(Self.envRefPrefix + id) }) else { return nil }
+        return try readEnvironmentSpec(commit: commit)
+    }
+
+    /// Registers an environment file under its name and version (`git ml env create -f`).
+    /// Versions are immutable: the same name and version with other content is refused.
+    public func createEnvironment(file given: String, version override: String? = nil) throws -> (name: String, version: String, id: String) {
+        let absolute = URL(fileURLWithPath: given.hasPrefix("/") ? given : currentDirectory + "/" + given).standardizedFileURL.path
+        guard let data = FileManager.default.contents(atPath: absolute) else {
+            throw WorkspaceError(.invalidArgument, "\(given): no such environment file")
+        }
+        let shown = relativeOrAbsolute(absolute)
+        let node = try SpecNode.parse(String(decoding: data, as: UTF8.self), file: shown)
+        var spec = try EnvironmentSpec.parse(node, file: shown, folder: String(absolute[..<absolute.lastIndex(of: "/")!]))
+        guard let name = spec.name, !name.isEmpty else {
+            throw WorkspaceError(.badConfig, "\(shown):\(node.line): an environment to register needs a 'name'")
+        }
+        guard name.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else {
+            throw WorkspaceError(.badConfig, "\(shown):\(node["name"]?.line ?? 1): environment name '\(name)' may hold letters, digits, '-', '_' and '.' only")
+        }
+        let latest = try registeredEnvironment(name: name, version: nil)?.version
+        let version = override ?? spec.version ?? String((Int(latest ?? "0") ?? 0) + 1)
+        spec.version = version
+        if let (_, existing) = try registeredEnvironment(name: name, version: version) {
+            let old = try readEnvironmentSpec(commit: existing)
+            if old.id == spec.id { return (name, version, spec.id) }
+            throw WorkspaceError(.invalidArgument, "environment \(name):\(version) is already registered with other content (id \(old.id.prefix(12)))",
+                                 hint: "give it a new version (version: in the file, or --version)")
+        }
+        let commit = try writeEnvironmentRecord(spec, lock: nil)
+        try git {
+            try repository.updateReference(Self.envNameRefPrefix + name + "/" + version, to: commit, expected: nil,
+                                           message: "git-ml: environment \(name):\(version)")
+        }
+        return (name, version, spec.id)
+    }
+
+    /// Writes (or updates) `refs/ml/envs/<id>`: the spec, and the lock once built.
+    @discardableResult
+    public func writeEnvironmentRecord(_ spec: EnvironmentSpec, lock: Data?) throws -> ObjectID {
+        let ref = Self.envRefPrefix + spec.id
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return try git {
+            try repository.retryingOnContention {
+                let old = try repository.referenceTarget(ref)
+                var lockData = lock
+                if lockData == nil, let old {
+                    lockData = try repository.readFile(in: try repository.readCommit(old).tree, path: "lock.txt")
+                }
+                var entries = [TreeEntry(name: "environment.json", id: try repository.writeBlob(try encoder.encode(spec)), mode: .blob)]
+                if let lockData { entries.append(TreeEntry(name: "lock.txt", id: try repository.writeBlob(lockData), mode: .blob)) }
+                let tree = try repository.writeTree(entries)
+                if let old, try repository.readCommit(old).tree == tree { return old }
+                let commit = try repository.createCommit(tree: tree, parents: old.map { [$0] } ?? [],
+                                                         message: "git-ml environment \(spec.id)\n", author: signature, time: Date())
+                try repository.updateReference(ref, to: commit, expected: old, message: "git-ml: environment")
+                return commit
+            }
+        }
+    }
+
+    /// The lock recorded for an environment id, if it was built.
+    public func environmentLock(id: String) throws -> Data? {
+        guard let commit = try git({ try repository.referenceTarget(Self.envRefPrefix + id) }) else { return nil }
+        return try git { try repository.readFile(in: try repository.readCommit(commit).tree, path: "lock.txt") }
+    }
+
+    /// Registered environments (one line per name and version) and environments built here.
+    public func listEnvironments() throws -> [EnvironmentEntry] {
+        var out: [EnvironmentEntry] = []
+        var named = Set<String>()
+        for ref in try git({ try repository.references(withPrefix: Self.envNameRefPrefix) }) {
+            let rest = ref.name.dropFirst(Self.envNameRefPrefix.count)
+            guard let slash = rest.lastIndex(of: "/") else { continue }
+            let spec = try readEnvironmentSpec(commit: ref.target)
+            named.insert(spec.id)
+            out.append(EnvironmentEntry(id: spec.id, name: String(rest[..<slash]), version: String(rest[rest.index(after: slash)...])))
+        }
+        for ref in try git({ try repository.references(withPrefix: Self.envRefPrefix) }) {
+            let id = String(ref.name.dropFirst(Self.envRefPrefix.count))
+            if !named.contains(id) {
+                let spec = try readEnvironmentSpec(commit: ref.target)
+                out.append(EnvironmentEntry(id: id, name: spec.name, version: nil))
+            }
+        }
+        for i in out.indices {
+            let folder = environmentFolder(out[i].id)
+            if access(folder + "/" + Self.readyMarker, F_OK) == 0 { out[i].path = folder }
+            if let lock = try environmentLock(id: out[i].id) { out[i].lock = FileHashing.sha256(lock).hex }
+        }
+        return out.sorted { ($0.name ?? "~", $0.version ?? "") < ($1.name ?? "~", $1.version ?? "") }
+    }
+
+    /// The file whose presence says an environment's build finished.
+    public static let readyMarker = ".gitml-ready"
+}
