@@ -135,4 +135,37 @@ struct DataTests {
         #expect(gone.stderr.contains("not in this repository's store"))
         #expect(!FileManager.default.fileExists(atPath: repo.path("model.bin")))
     }
+
+    /// Files under `.git/ml/objects/sha256` (the published objects).
+    func objects(_ repo: TestRepo) -> [String] {
+        let root = repo.path(".git/ml/objects/sha256")
+        return (FileManager.default.enumerator(atPath: root)?.allObjects as? [String] ?? []).filter { $0.count == 65 }
+    }
+
+    @Test("a write that fails half way (a full disk) or a process killed mid-write leaves no partial object and no pointer")
+    func interruptedWrites() throws {
+        let repo = try TestRepo()
+        try exec(["sh", "-c", "mkdir -p data && head -c 5000000 /dev/urandom > data/big.bin"], cwd: repo.root)
+        // The file size limit makes the store's write fail with EFBIG, as a full disk fails one with ENOSPC.
+        let full = try exec(["sh", "-c", "trap '' XFSZ; ulimit -f 1024; exec \"$0\" data add data/big.bin", gitmlBinary], cwd: repo.root)
+        #expect(full.status == 1, "\(full.stderr)")
+        #expect(full.stderr.contains("cannot store data/big.bin"), "\(full.stderr)")
+        #expect(full.stderr.split(separator: "\n").count == 1)
+        #expect(objects(repo).isEmpty, "no partial object: \(objects(repo))")
+        #expect(!FileManager.default.fileExists(atPath: repo.path("data/big.bin.mlref")))
+        let temps = (try? FileManager.default.contentsOfDirectory(atPath: repo.path(".git/ml/objects/tmp"))) ?? []
+        #expect(temps.isEmpty, "the failed write's temp file is removed: \(temps)")
+
+        // Killed by the signal in the middle of the write: nothing published either.
+        let killed = try exec(["sh", "-c", "ulimit -f 1024; exec \"$0\" data add data/big.bin", gitmlBinary], cwd: repo.root)
+        #expect(killed.status != 0)
+        #expect(objects(repo).isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: repo.path("data/big.bin.mlref")))
+        #expect(try repo.ml("fsck").status == 0, "a killed write leaves the store healthy")
+
+        let ok = try repo.ml("data", "add", "data/big.bin")
+        #expect(ok.status == 0, "\(ok.stderr)")
+        #expect(objects(repo).count == 1)
+        #expect(try repo.ml("fsck").status == 0)
+    }
 }

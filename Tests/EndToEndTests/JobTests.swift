@@ -366,6 +366,11 @@ struct JobTests {
         #expect(spec["python"] as? String == "3.8")
         let warnings = (spec["warnings"] as? [String]) ?? []
         #expect(warnings.contains { $0.contains("cudatoolkit") } && warnings.contains { $0.contains("not pulled") })
+        // A Python version the host cannot give is reported, and the host's Python used.
+        try repo.write("pinned.yml", "command: python -c 'import sys; print(sys.version_info[0])'\nenvironment:\n  python: \"3.2\"\n")
+        let pinned = try repo.ml("run", "-f", "pinned.yml")
+        #expect(pinned.status == 0 && pinned.stdout == "3\n", "\(pinned.stderr)")
+        #expect(pinned.stderr.contains("asks for Python 3.2; this machine has 3."), "\(pinned.stderr)")
         // The id follows the conda file's bytes.
         try repo.write("env/conda.yml", (repo.read("env/conda.yml") ?? "") + "  - scipy\n")
         let changed = try repo.ml("env", "create", "-f", "env/env.yml", "--version", "1")
