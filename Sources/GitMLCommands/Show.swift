@@ -25,7 +25,7 @@ struct Show: WorkspaceCommand {
         let t = Terminal.current
         var lines: [String] = []
         let keys = ["experiment", "resources"] + r.params.keys.map { "  " + $0 } + r.metrics.keys.map { "  " + $0 }
-            + r.outputs.map { "  " + $0.name } + r.tags.keys.map { "  " + $0 }
+            + r.outputs.map { "  " + $0.name } + r.tags.keys.map { "  " + $0 } + (r.inputs ?? []).map { "  " + $0.name }
         let width = (keys.map(\.count).max() ?? 10) + 2
         func row(_ k: String, _ v: String) { lines.append(t.dim(k.padding(toLength: width, withPad: " ", startingAt: 0)) + v) }
         lines.append(t.bold("run \(r.id)") + "  " + r.name)
@@ -40,8 +40,26 @@ struct Show: WorkspaceCommand {
         row("command", r.command.joined(separator: " ") + (r.workingDirectory.isEmpty ? "" : "   (in \(r.workingDirectory)/)"))
         row("started", Render.time(r.startTime) + " by \(r.user) on \(r.host)")
         if let d = r.duration { row("duration", RunFormatting.duration(d)) }
+        if let job = r.job {
+            var text = job.file + (job.overrides.isEmpty ? "" : "  " + job.overrides.map { "--set " + $0 }.joined(separator: " "))
+            if job.processes > 1 { text += "  (\(job.processes) processes, \(job.distribution ?? "distributed"))" }
+            row("job", text)
+        }
+        if r.compute != "local" { row("compute", r.compute + " (ran on this machine)") }
+        if let env = r.environment {
+            row("environment", "\(env.name)  id \(env.id.prefix(12))" + (env.python.map { ", Python \($0)" } ?? "")
+                + (env.lock.map { ", lock \($0.prefix(12))" } ?? ""))
+        }
         if let res = r.resources {
             row("resources", "cpu \(RunFormatting.duration(res.cpuSeconds)), peak memory \(RunFormatting.bytes(res.peakMemoryBytes))")
+        }
+        if let inputs = r.inputs, inputs.contains(where: { $0.value == nil }) {
+            lines.append(t.bold("inputs"))
+            for i in inputs where i.value == nil {
+                let what = [i.asset ?? i.path, i.files.map { "\($0) file(s)" }, i.size.map { RunFormatting.bytes($0) },
+                            i.sha256.map { "sha256 \($0.prefix(16))…" }].compactMap { $0 }.joined(separator: ", ")
+                row("  " + i.name, "\(i.type) \(what)")
+            }
         }
         if !r.params.isEmpty {
             lines.append(t.bold("params"))
