@@ -26,6 +26,8 @@ extension ObjectStore {
         public var size: Int64
         public var mtime: Int64   // nanoseconds since 1970
         public var inode: UInt64
+        /// The inode's change time (any write or rename), nanoseconds since 1970.
+        public var ctime: Int64 = 0
     }
 
     /// Lists regular files and symbolic links under `root` (links are not followed):
@@ -89,7 +91,8 @@ extension ObjectStore {
                     slots.set(i, .success(FoundEntry(relative: rel, absolute: abs, isLink: kind == S_IFLNK,
                                                      isExecutable: kind == S_IFREG && st.st_mode & 0o100 != 0, size: Int64(st.st_size),
                                                      mtime: Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec),
-                                                     inode: UInt64(st.st_ino))))
+                                                     inode: UInt64(st.st_ino),
+                                                     ctime: Int64(st.st_ctim.tv_sec) * 1_000_000_000 + Int64(st.st_ctim.tv_nsec))))
                 }
             }
         }

@@ -41,6 +41,7 @@ public struct DataVersion: Sendable, Codable {
 
 extension Workspace {
     var dataCachePath: String { stateDirectory + "/cache/data-stat-v1.tsv" }
+    var dataStampPath: String { stateDirectory + "/cache/data-stamps-v1.tsv" }
 
     /// An absolute, normalized path for a path the user typed, refused when it is
     /// outside the work tree or inside `.git`.
@@ -132,18 +133,41 @@ extension Workspace {
     /// How the data at each pointer compares with it; only files whose stat data
     /// changed since they were last hashed are hashed again.
     public func dataStatus() throws -> [DataStatusEntry] {
-        var cache = DataStatCache.load(dataCachePath)
-        defer { try? cache.save(dataCachePath) }
+        // The per-file cache is loaded only when a stamp does not prove a path unchanged.
+        var loaded: DataStatCache?
+        var stamps = DataStampCache.load(dataStampPath)
+        defer {
+            if let loaded { try? loaded.save(dataCachePath) }
+            try? stamps.save(dataStampPath)
+        }
+        let now = Self.now()
         var out: [DataStatusEntry] = []
         for (file, pointer) in try dataPointers() {
             let absolute = String(file.dropLast(DataPointer.suffix.count))
             let rel = relative(absolute)
             var entry = DataStatusEntry(path: rel, pointer: relative(file), state: .unchanged, added: [], removed: [], modified: [])
-            guard let current = try digest(absolute, cache: &cache) else {
+            var st = stat()
+            guard lstat(absolute, &st) == 0 else {
                 entry.state = .missing
                 out.append(entry)
                 continue
             }
+            let isFolder = st.st_mode & S_IFMT == S_IFDIR
+            let walked = isFolder ? try ObjectStore.walk(absolute) : []
+            let stamp = isFolder ? DataStampCache.stamp(of: walked, now: now) : DataStampCache.stamp(of: st, now: now)
+            if let stamp, stamps.lookup(rel, stamp: stamp) == pointer.sha256 {
+                out.append(entry)
+                continue
+            }
+            var cache = loaded ?? DataStatCache.load(dataCachePath)
+            let digested = try digest(absolute, cache: &cache, walked: isFolder ? walked : nil)
+            loaded = cache
+            guard let current = digested else {
+                entry.state = .missing
+                out.append(entry)
+                continue
+            }
+            if let stamp { stamps.store(rel, stamp: stamp, sha256: current.sha256) }
             if current.sha256 != pointer.sha256 {
                 entry.state = .modified
                 if let now = current.manifest, let id = ContentID(hex: pointer.sha256), let before = try? store.manifest(id) {
@@ -165,7 +189,7 @@ extension Workspace {
 
     /// The id the data at `absolute` would have if added now (nil when absent),
     /// and for a folder its manifest.
-    func digest(_ absolute: String, cache: inout DataStatCache) throws -> (sha256: String, manifest: Manifest?)? {
+    func digest(_ absolute: String, cache: inout DataStatCache, walked: [ObjectStore.FoundEntry]? = nil) throws -> (sha256: String, manifest: Manifest?)? {
         var st = stat()
         guard lstat(absolute, &st) == 0 else { return nil }
         let rel = relative(absolute)
@@ -177,7 +201,7 @@ extension Workspace {
             return (sha, nil)
         }
         guard st.st_mode & S_IFMT == S_IFDIR else { return nil }
-        let files = try ObjectStore.walk(absolute)
+        let files = try walked ?? ObjectStore.walk(absolute)
         var hashes = [String?](repeating: nil, count: files.count)
         var misses: [Int] = []
         for (i, f) in files.enumerated() where !f.isLink {

@@ -113,6 +113,32 @@ struct DataTests {
         #expect(repo.read("set.mlref") == first, "set/a was not read again: its stat data had not changed")
     }
 
+    @Test("status answers from a folder's stamp while its stat data holds, and sees every change to it")
+    func stampsSeeChanges() throws {
+        let repo = try TestRepo()
+        try exec(["sh", "-c", "mkdir -p set/sub && printf one > set/a && printf two > set/sub/b && printf 'x' > one.bin && touch -d '2020-01-01 00:00:00' set/a set/sub/b one.bin"], cwd: repo.root)
+        #expect(try repo.ml("data", "add", "set", "one.bin").status == 0)
+        #expect(try repo.ml("data", "status").stdout == "unchanged  one.bin\nunchanged  set\n")
+        let stamps = try #require(repo.read(".git/ml/cache/data-stamps-v1.tsv"))
+        #expect(stamps.contains("set\td") && stamps.contains("one.bin\tf"), "stamps kept for old files: \(stamps)")
+        #expect(try repo.ml("data", "status").stdout == "unchanged  one.bin\nunchanged  set\n", "answered from the stamps")
+
+        func state() throws -> [String: Any] {
+            let all = try JSONSerialization.jsonObject(with: Data(try repo.ml("data", "status", "--json").stdout.utf8)) as! [[String: Any]]
+            return try #require(all.first { $0["path"] as? String == "set" })
+        }
+        try exec(["sh", "-c", "printf 'ONE' > set/a && touch -d '2020-01-01 00:00:01' set/a"], cwd: repo.root)
+        #expect(try state()["modified"] as? [String] == ["a"])
+        try exec(["sh", "-c", "printf one > set/a && touch -d '2020-01-01 00:00:00' set/a"], cwd: repo.root)
+        #expect(try state()["state"] as? String == "unchanged", "the same bytes back (a new inode, re-hashed)")
+        try exec(["sh", "-c", "printf new > set/sub/c && touch -d '2020-01-01 00:00:00' set/sub/c"], cwd: repo.root)
+        #expect(try state()["added"] as? [String] == ["sub/c"])
+        try exec(["sh", "-c", "rm set/sub/c set/sub/b"], cwd: repo.root)
+        #expect(try state()["removed"] as? [String] == ["sub/b"])
+        try exec(["sh", "-c", "printf y > one.bin"], cwd: repo.root)
+        #expect(try repo.ml("data", "status").stdout.contains("modified   one.bin"), "a file rewritten in place")
+    }
+
     @Test("bad input: outside the repository, tracked by git, missing, or not in the store")
     func badInput() throws {
         let repo = try TestRepo(files: ["tracked.csv": "1\n"])
