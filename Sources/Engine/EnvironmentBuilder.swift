@@ -30,6 +30,7 @@ public struct EnvironmentBuilder {
     /// The built environment; builds it first when needed. `line` gets each line of
     /// the build's output (pip's), for a progress display.
     public func realize(_ spec: EnvironmentSpec, line: @escaping @Sendable (String) -> Void = { _ in },
+                        isCanceled: @escaping @Sendable () -> Bool = { false },
                         waiting: () -> Void = {}, starting: () -> Void = {}) throws -> RealizedEnvironment {
         let id = spec.id
         let folder = workspace.environmentFolder(id)
@@ -51,7 +52,7 @@ public struct EnvironmentBuilder {
             return RealizedEnvironment(id: id, folder: folder, lock: ready.lock, python: ready.python, built: false)
         }
         starting()
-        return try build(spec, folder: folder, marker: marker, line: line)
+        return try build(spec, folder: folder, marker: marker, line: line, isCanceled: isCanceled)
     }
 
     struct Marker: Codable { var lock: String; var python: String }
@@ -60,7 +61,8 @@ public struct EnvironmentBuilder {
         FileManager.default.contents(atPath: path).flatMap { try? JSONDecoder().decode(Marker.self, from: $0) }
     }
 
-    func build(_ spec: EnvironmentSpec, folder: String, marker: String, line: @escaping @Sendable (String) -> Void) throws -> RealizedEnvironment {
+    func build(_ spec: EnvironmentSpec, folder: String, marker: String, line: @escaping @Sendable (String) -> Void,
+               isCanceled: @escaping @Sendable () -> Bool) throws -> RealizedEnvironment {
         try? FileManager.default.removeItem(atPath: folder)  // a build that died half way
         let logPath = folder + ".log"
         unlink(logPath)
@@ -68,11 +70,17 @@ public struct EnvironmentBuilder {
         let python = try hostPython(for: spec, log: log)
         func step(_ what: String, _ arguments: [String]) throws {
             log.note("$ " + arguments.joined(separator: " "))
-            let result = ProcessSupervisor().run(
+            let supervisor = ProcessSupervisor()
+            var stopped = false
+            let result = supervisor.run(
                 ProcessSpec(arguments: arguments, environment: buildEnvironment(), workingDirectory: workspace.stateDirectory, stdinFromNull: true),
-                output: { data, _ in log.append(data) }, tick: {})
+                output: { data, _ in log.append(data) }, tick: {
+                    // Ctrl-C while pip works stops the build (the run is then recorded as canceled).
+                    if !stopped, isCanceled(), supervisor.processGroup > 0 { kill(-supervisor.processGroup, SIGTERM); stopped = true }
+                })
             guard result.spawnError == nil, result.exitCode == 0 else {
                 try? FileManager.default.removeItem(atPath: folder)
+                if stopped { throw StageError(reason: "canceled while building environment \(spec.id.prefix(12))", detail: "") }
                 let cause = result.spawnError.map { String(cString: strerror($0)) } ?? "exit code \(result.exitCode)"
                 throw StageError(reason: "environment \(spec.id.prefix(12)) failed to build: \(what) (\(cause))",
                                  detail: "last lines of \(workspace.relative(logPath)):\n" + log.tail(20))

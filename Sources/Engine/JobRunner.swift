@@ -106,7 +106,7 @@ public struct JobRunner {
         let workspace = self.workspace
         let environmentSpec = plan.environment
         let jobVariables = job.environmentVariables
-        launch.prepare = { live, _ in
+        launch.prepare = { live, isCanceled in
             if let compute = job.compute, compute != "local" {
                 observer.stage("compute \(compute) is not attached here; the job runs on this machine")
             }
@@ -148,7 +148,7 @@ public struct JobRunner {
             var variables = jobVariables
             if let env = environmentSpec {
                 for w in env.spec.warnings { observer.stage("environment \(env.reference): \(w)") }
-                let realized = try EnvironmentBuilder(workspace: workspace).realize(env.spec, line: { observer.buildOutput($0) },
+                let realized = try EnvironmentBuilder(workspace: workspace).realize(env.spec, line: { observer.buildOutput($0) }, isCanceled: isCanceled,
                     waiting: { observer.stage("waiting for another build of environment \(env.id.prefix(12))") },
                     starting: { observer.stage("building environment \(env.reference) (\(env.id.prefix(12)))") })
                 live.update { $0.environment = RunRecord.Environment(id: realized.id, name: env.reference, lock: realized.lock, python: realized.python) }

@@ -31,7 +31,7 @@ public struct LaunchPlan {
     public var timeoutSeconds: Int?
     /// Readies the run after its first record is written; returns environment variables
     /// to set (an empty value removes one). Throwing ends the run as failed.
-    public var prepare: ((LiveRun, RunObserver) throws -> [String: String])?
+    public var prepare: ((LiveRun, _ isCanceled: @escaping @Sendable () -> Bool) throws -> [String: String])?
     /// Checks after the processes end; a message fails a run that would have completed.
     public var finish: (() -> String?)?
     public init() {}
@@ -83,7 +83,7 @@ public struct RunExecutor {
         env["PYTHONUNBUFFERED"] = "1"
         if let prepare = plan.prepare {
             do {
-                for (k, v) in try prepare(live, observer) { if v.isEmpty { env.removeValue(forKey: k) } else { env[k] = v } }
+                for (k, v) in try prepare(live, { signals.cancelSignal != nil }) { if v.isEmpty { env.removeValue(forKey: k) } else { env[k] = v } }
             } catch {
                 let message = "git-ml: \(error)\n"
                 observer.output(Data(message.utf8), isStderr: true)

@@ -322,6 +322,38 @@ struct JobTests {
         #expect(again.status != 0 && again.stderr.contains("building environment"), "a failed build is not taken as good")
     }
 
+    @Test("Ctrl-C while pip builds an environment stops pip, records the run as canceled and leaves no half-built environment")
+    func cancelDuringBuild() throws {
+        let repo = try TestRepo()
+        // A package server that accepts the connection and never answers: pip waits.
+        let server = Process()
+        server.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        server.arguments = ["python3", "-c", "import socket, sys, time\ns = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\nprint(s.getsockname()[1], flush=True)\nc = s.accept()\ntime.sleep(120)"]
+        let portPipe = Pipe()
+        server.standardOutput = portPipe
+        try server.run()
+        defer { kill(server.processIdentifier, SIGKILL); server.waitUntilExit() }
+        let port = String(decoding: portPipe.fileHandleForReading.availableData, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        try repo.write("job.yml", """
+        command: echo never runs
+        environment:
+          pip:
+            - slowpkg @ http://127.0.0.1:\(port)/slowpkg-1.0-py3-none-any.whl
+        """)
+        let (p, _) = try repo.startInBackground(["run", "-f", "job.yml"])
+        let envs = repo.path(".git/ml/envs")
+        #expect(try waitUntil(30) { ((try? FileManager.default.contentsOfDirectory(atPath: envs)) ?? []).contains { $0.hasSuffix(".log") && (repo.read(".git/ml/envs/" + $0) ?? "").contains("pip install") } },
+                "pip started")
+        kill(p.processIdentifier, SIGINT)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 130)
+        let record = try repo.record(try repo.runIDs()[0])
+        #expect(record["status"] as? String == "canceled")
+        #expect((record["status_reason"] as? String)?.contains("canceled while building environment") == true, "\(record["status_reason"] ?? "")")
+        let left = ((try? FileManager.default.contentsOfDirectory(atPath: envs)) ?? []).filter { !$0.hasSuffix(".log") && !$0.hasSuffix(".lock") }
+        #expect(left.isEmpty, "no half-built environment: \(left)")
+    }
+
     @Test("curated environment names resolve to specs that ship with git-ml; unknown ones list the known")
     func curatedEnvironments() throws {
         let repo = try TestRepo()

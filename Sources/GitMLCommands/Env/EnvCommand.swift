@@ -102,8 +102,12 @@ struct EnvBuild: WorkspaceCommand {
         let term = Terminal.current
         let renderer = RunRenderer(term: term)
         for w in resolved.spec.warnings { Out.error(term.yellow("git-ml: \(resolved.reference): \(w)", stderr: true)) }
+        // Ctrl-C stops pip (in its own process group) and removes the half-built folder.
+        let signals = SignalForwarder(supervisors: [])
+        defer { signals.stop() }
         do {
             return try EnvironmentBuilder(workspace: workspace).realize(resolved.spec, line: { renderer.buildOutput($0) },
+                isCanceled: { signals.cancelSignal != nil },
                 waiting: { renderer.stage("waiting for another build of environment \(resolved.id.prefix(12))") },
                 starting: { renderer.stage("building environment \(resolved.reference) (\(resolved.id.prefix(12)))") })
         } catch let e as StageError {
