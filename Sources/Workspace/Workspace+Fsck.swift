@@ -29,6 +29,22 @@ extension Workspace {
         func need(_ id: ContentID, for owner: String) {
             if !store.has(id) { damage.append(Damage(subject: owner, problem: "object \(id.hex) is missing from the store")) }
         }
+        /// An object a record names; a folder's manifest entries are needed too.
+        func need(_ hex: String, folder: Bool, for owner: String) {
+            guard let oid = ContentID(hex: hex) else {
+                damage.append(Damage(subject: owner, problem: "\(hex) is not a valid SHA-256"))
+                return
+            }
+            need(oid, for: owner)
+            guard folder, store.has(oid), !corrupt.contains(oid), checkedManifests.insert(oid).inserted else { return }
+            do {
+                for entry in try store.manifest(oid).entries {
+                    if let sha = entry.sha256 { need(sha, for: "manifest \(oid.hex) (\(entry.path))") }
+                }
+            } catch {
+                damage.append(Damage(subject: "manifest \(oid.hex)", problem: "\(error)"))
+            }
+        }
         for (id, commit) in refs.sorted(by: { $0.id < $1.id }) {
             let record: RunRecord
             do { record = try readRecord(commit: commit) } catch {
@@ -40,34 +56,19 @@ extension Workspace {
                 damage.append(Damage(subject: "run \(id)", problem: "code tree \(tree.short) is missing from git"))
             }
             for output in record.outputs {
-                guard let oid = ContentID(hex: output.sha256) else {
-                    damage.append(Damage(subject: "run \(id)", problem: "output \(output.name) has no valid SHA-256"))
-                    continue
-                }
-                need(oid, for: "run \(id) output \(output.name)")
-                guard output.type == "uri_folder", store.has(oid), !corrupt.contains(oid), checkedManifests.insert(oid).inserted else { continue }
-                do {
-                    for entry in try store.manifest(oid).entries {
-                        if let sha = entry.sha256 { need(sha, for: "manifest \(oid.hex) (\(entry.path))") }
-                    }
-                } catch {
-                    damage.append(Damage(subject: "manifest \(oid.hex)", problem: "\(error)"))
-                }
+                need(output.sha256, folder: output.type != "uri_file", for: "run \(id) output \(output.name)")
             }
+            for input in record.inputs ?? [] {
+                if let sha = input.sha256 { need(sha, folder: input.type != "uri_file", for: "run \(id) input \(input.name)") }
+            }
+            if let lock = record.environment?.lock { need(lock, folder: false, for: "run \(id) environment lock") }
         }
-        // Data pointers in the work tree: their objects must be here too.
+        // Data pointers in the work tree and registered data assets: their objects must be here too.
         for (file, pointer) in (try? dataPointers()) ?? [] {
-            let owner = "data \(relative(file))"
-            guard let id = ContentID(hex: pointer.sha256) else { continue }
-            need(id, for: owner)
-            guard pointer.isFolder, store.has(id), !corrupt.contains(id), checkedManifests.insert(id).inserted else { continue }
-            do {
-                for entry in try store.manifest(id).entries {
-                    if let sha = entry.sha256 { need(sha, for: "manifest \(id.hex) (\(entry.path))") }
-                }
-            } catch {
-                damage.append(Damage(subject: "manifest \(id.hex)", problem: "\(error)"))
-            }
+            need(pointer.sha256, folder: pointer.isFolder, for: "data \(relative(file))")
+        }
+        for asset in (try? listDataAssets()) ?? [] {
+            need(asset.sha256, folder: asset.type == "uri_folder", for: "data asset \(asset.name):\(asset.version)")
         }
         return FsckReport(objectsChecked: objects.count, runsChecked: refs.count, damage: damage)
     }

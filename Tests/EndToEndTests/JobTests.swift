@@ -447,6 +447,14 @@ struct JobTests {
         #expect(input["sha256"] as? String == v2["sha256"] as? String)
         let missing = try repo.ml("run", "-f", "job.yml", "--set", "inputs.images.path=azureml:images:9")
         #expect(missing.status == 2 && missing.stderr.contains("no data asset azureml:images:9"), "\(missing.stderr)")
+
+        // fsck checks what assets and job inputs name.
+        #expect(try repo.ml("fsck").status == 0)
+        let sha = v1["sha256"] as! String
+        try FileManager.default.removeItem(atPath: repo.path(".git/ml/objects/sha256/\(sha.prefix(2))/\(sha.dropFirst(2))"))
+        let fsck = try repo.ml("fsck")
+        #expect(fsck.status != 0)
+        #expect(fsck.stdout.contains("data asset images:1") && fsck.stdout.contains("input images"), "\(fsck.stdout)")
     }
 
     @Test("bad job files: syntax, unknown keys, missing code folder and input paths get file:line errors and record nothing")
