@@ -93,7 +93,7 @@ public struct JobRunner {
                                 distribution: job.distribution?.type, timeoutSeconds: job.timeoutSeconds)
         run.jobSpec = plan.specText
         run.outputsFolder = codeDir + "/outputs"
-        run.recordedWorkingDirectory = plan.code
+        run.recordedWorkingDirectory = plan.code ?? ""
         run.collected = collected
         if processes.count > 1 {
             for i in processes.indices { run.logFiles["std_log_process_\(i).txt"] = processes[i].logPath }
@@ -110,7 +110,9 @@ public struct JobRunner {
             if let compute = job.compute, compute != "local" {
                 observer.stage("compute \(compute) is not attached here; the job runs on this machine")
             }
-            try workspace.materializeCode(of: live.record, code: plan.code, into: codeDir)
+            if let code = plan.code {
+                try workspace.materializeCode(of: live.record, code: code, into: codeDir)
+            }
             for sub in ["outputs", "logs"] {
                 try FileManager.default.createDirectory(atPath: codeDir + "/" + sub, withIntermediateDirectories: true)
             }

@@ -118,11 +118,21 @@ public struct RunExecutor {
             defer { chunk.deallocate() }
             let spec = ProcessSpec(arguments: command, environment: environment, workingDirectory: workingDirectory,
                                    stdinFromNull: isatty(0) == 1 || rank > 0)
-            let result = supervisors[rank].run(spec, output: { data, isStderr in
+            // Several processes share the terminal and output.log: each one's output is passed on
+            // in whole lines so that two ranks never mix within a line (its own log gets every byte).
+            var pending = [Data(), Data()]
+            func shared(_ data: Data, _ isStderr: Bool) {
                 observer.output(data, isStderr: isStderr)
-                data.withUnsafeBytes {
-                    if logFD >= 0 { _ = write(logFD, $0.baseAddress, $0.count) }
-                    if rankFD >= 0 { _ = write(rankFD, $0.baseAddress, $0.count) }
+                if logFD >= 0 { data.withUnsafeBytes { _ = write(logFD, $0.baseAddress, $0.count) } }
+            }
+            let result = supervisors[rank].run(spec, output: { data, isStderr in
+                if rankFD >= 0 { data.withUnsafeBytes { _ = write(rankFD, $0.baseAddress, $0.count) } }
+                guard processes.count > 1 else { return shared(data, isStderr) }
+                let k = isStderr ? 1 : 0
+                pending[k].append(data)
+                if let nl = pending[k].lastIndex(of: 10) {
+                    shared(pending[k][pending[k].startIndex...nl], isStderr)
+                    pending[k] = Data(pending[k][(nl + 1)...])
                 }
             }, tick: {
                 signals.forwardPending()
@@ -138,6 +148,7 @@ public struct RunExecutor {
                 }
                 if !fresh.isEmpty { observer.metricsLogged(fresh) }
             })
+            for k in 0..<2 where !pending[k].isEmpty { shared(pending[k], k == 1) }
             results.withLock { $0[rank] = result }
         }
         if plan.processes.count == 1 {

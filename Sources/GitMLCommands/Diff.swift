@@ -28,7 +28,7 @@ struct Diff: WorkspaceCommand {
         struct Change: Encodable { var key: String; var old: String?; var new: String? }
         struct File: Encodable { var path: String; var change: String; var additions: Int; var deletions: Int }
         var a: String, b: String
-        var params: [Change], metrics: [Change], code: [File], outputs: [File], patch: String?
+        var params: [Change], metrics: [Change], inputs: [Change], code: [File], outputs: [File], patch: String?
     }
 
     func run(in workspace: Workspace) throws {
@@ -38,6 +38,7 @@ struct Diff: WorkspaceCommand {
             let j = JSONDiff(a: a.id, b: b.id,
                              params: d.params.map { .init(key: $0.key, old: $0.old, new: $0.new) },
                              metrics: d.metrics.map { .init(key: $0.key, old: $0.old, new: $0.new) },
+                             inputs: d.inputs.map { .init(key: $0.key, old: $0.old, new: $0.new) },
                              code: d.code.map { .init(path: $0.path, change: $0.kind.rawValue, additions: $0.additions, deletions: $0.deletions) },
                              outputs: d.outputs.map { .init(path: $0.path, change: $0.kind, additions: 0, deletions: 0) }, patch: d.patch)
             Out.print(try Render.json(j))
@@ -54,6 +55,7 @@ struct Diff: WorkspaceCommand {
         }
         section("params", d.params)
         section("metrics", d.metrics)
+        if a.inputs != nil || b.inputs != nil || a.environment != nil || b.environment != nil { section("inputs", d.inputs) }
         lines.append(t.bold("code") + t.dim("  \(a.code.commit.prefix(10))\(a.code.dirty ? "*" : "") -> \(b.code.commit.prefix(10))\(b.code.dirty ? "*" : "")"))
         if d.code.isEmpty { lines.append(t.dim("  (same)")) }
         for c in d.code {

@@ -100,8 +100,8 @@ public struct RunRecord: Codable, Sendable, Equatable {
     public struct Job: Codable, Sendable, Equatable {
         public var file: String
         public var overrides: [String]
-        /// The `code` folder, relative to the work tree's top.
-        public var code: String
+        /// The `code` folder, relative to the work tree's top; nil when the job gives none (it ran in an empty folder).
+        public var code: String?
         public var processes: Int
         public var distribution: String?
         public var timeoutSeconds: Int?
@@ -109,7 +109,7 @@ public struct RunRecord: Codable, Sendable, Equatable {
             case file, overrides, code, processes, distribution
             case timeoutSeconds = "timeout_seconds"
         }
-        public init(file: String, overrides: [String], code: String, processes: Int, distribution: String?, timeoutSeconds: Int?) {
+        public init(file: String, overrides: [String], code: String?, processes: Int, distribution: String?, timeoutSeconds: Int?) {
             self.file = file; self.overrides = overrides; self.code = code; self.processes = processes
             self.distribution = distribution; self.timeoutSeconds = timeoutSeconds
         }

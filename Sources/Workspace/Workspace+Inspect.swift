@@ -24,6 +24,8 @@ public struct RunDiff: Sendable {
     public var b: RunRecord
     public var params: [Change]
     public var metrics: [Change]
+    /// Job inputs (data by SHA-256, literals by value) and the environment (by id), where they differ.
+    public var inputs: [Change]
     public var code: [FileChange]
     public var patch: String?
     public var outputs: [OutputChange]
@@ -73,7 +75,13 @@ extension Workspace {
             text = d.patch
         }
         let outputs = try outputFiles(a).diff(against: outputFiles(b))
-        return RunDiff(a: a, b: b, params: params, metrics: metrics, code: code, patch: text, outputs: outputs)
+        func inputs(_ r: RunRecord) -> [String: String] {
+            var out: [String: String] = [:]
+            for i in r.inputs ?? [] { out[i.name] = i.sha256.map { "sha256 " + $0.prefix(12) } ?? i.value ?? "" }
+            if let env = r.environment { out["(environment)"] = "\(env.name) \(env.id.prefix(12))" }
+            return out
+        }
+        return RunDiff(a: a, b: b, params: params, metrics: metrics, inputs: changes(inputs(a), inputs(b)), code: code, patch: text, outputs: outputs)
     }
 
     /// Every output file of a run, by its checkout path, with its SHA-256 (or link target).

@@ -24,7 +24,7 @@ struct JobTests {
         """)
         try repo.write("jobs/env-var.yml", """
         $schema: https://azuremlschemas.azureedge.net/latest/commandJob.schema.json
-        command: echo $hello_env_var
+        command: echo $hello_env_var && ls
         environment:
           image: library/python:latest
         environment_variables:
@@ -75,7 +75,7 @@ struct JobTests {
         #expect(try repo.git("show", "refs/ml/runs/\(rec["id"]!):job.yaml").contains("echo \"hello world\""))
 
         (r, rec) = try runJob(repo, "-f", "jobs/env-var.yml")
-        #expect(r.stdout == "hello from the environment\n", "\(r.stderr)")
+        #expect(r.stdout == "hello from the environment\nlogs\noutputs\n", "a job without code runs in an empty folder: \(r.stderr)")
         #expect(!r.stderr.contains("building environment"), "the same environment is reused: \(r.stderr)")
 
         (r, rec) = try runJob(repo, "-f", "jobs/inputs.yml")
@@ -438,6 +438,7 @@ struct JobTests {
         """)
         var (r, rec) = try runJob(repo, "-f", "job.yml")
         #expect(r.stdout == "a.txt b.txt ", "\(r.stderr)")
+        let first = rec["id"] as! String
         var input = try #require((rec["inputs"] as? [[String: Any]])?.first)
         #expect(input["asset"] as? String == "azureml:images:1")
         #expect(input["sha256"] as? String == v1["sha256"] as? String)
@@ -445,6 +446,9 @@ struct JobTests {
         #expect(r.stdout == "a.txt b.txt c.txt ", "\(r.stderr)")
         input = try #require((rec["inputs"] as? [[String: Any]])?.first)
         #expect(input["sha256"] as? String == v2["sha256"] as? String)
+        let diff = try JSONSerialization.jsonObject(with: Data(try repo.ml("diff", first, rec["id"] as! String, "--json").stdout.utf8)) as! [String: Any]
+        let changed = try #require(diff["inputs"] as? [[String: Any]])
+        #expect(changed.map { $0["key"] as? String } == ["images"], "diff names the input whose bytes changed: \(changed)")
         let missing = try repo.ml("run", "-f", "job.yml", "--set", "inputs.images.path=azureml:images:9")
         #expect(missing.status == 2 && missing.stderr.contains("no data asset azureml:images:9"), "\(missing.stderr)")
 

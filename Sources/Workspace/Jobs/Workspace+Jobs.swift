@@ -19,8 +19,8 @@ public struct JobPlan: Sendable {
     /// The job file, relative to the work tree's top (absolute when outside it).
     public var file: String
     public var overrides: [String]
-    /// The `code` folder, relative to the work tree's top ("" for the top).
-    public var code: String
+    /// The `code` folder, relative to the work tree's top ("" for the top); nil: the job gives none.
+    public var code: String?
     public var dataInputs: [String: DataSource] = [:]
     /// The literal inputs' rendered values.
     public var literals: [String: String] = [:]
@@ -56,19 +56,24 @@ extension Workspace {
         }
 
         // The code folder: inside the work tree, since the job runs in a copy of the run's code snapshot.
-        let codeAbsolute = resolve(job.code ?? ".")
+        // Without `code` the job runs in an empty folder, as on Azure.
+        var code: String?
+        if let given = job.code {
+            let codeAbsolute = resolve(given)
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: codeAbsolute, isDirectory: &isDir), isDir.boolValue else {
+                throw WorkspaceError(.invalidArgument, "\(shown):\(job.codeLine): code folder '\(given)' not found (tried \(codeAbsolute))",
+                                     hint: "code is relative to the job file's folder")
+            }
+            let top = URL(fileURLWithPath: workTree).standardizedFileURL.path
+            guard codeAbsolute == top || codeAbsolute.hasPrefix(top + "/") else {
+                throw WorkspaceError(.invalidArgument, "\(shown):\(job.codeLine): code folder \(codeAbsolute) lies outside the repository (\(top))",
+                                     hint: "git-ml runs a job on a snapshot of the repository's code; keep the code inside it")
+            }
+            code = codeAbsolute == top ? "" : String(codeAbsolute.dropFirst(top.count + 1))
+        }
         var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: codeAbsolute, isDirectory: &isDir), isDir.boolValue else {
-            throw WorkspaceError(.invalidArgument, "\(shown):\(job.codeLine): code folder '\(job.code ?? ".")' not found (tried \(codeAbsolute))",
-                                 hint: "code is relative to the job file's folder")
-        }
-        let top = URL(fileURLWithPath: workTree).standardizedFileURL.path
-        guard codeAbsolute == top || codeAbsolute.hasPrefix(top + "/") else {
-            throw WorkspaceError(.invalidArgument, "\(shown):\(job.codeLine): code folder \(codeAbsolute) lies outside the repository (\(top))",
-                                 hint: "git-ml runs a job on a snapshot of the repository's code; keep the code inside it")
-        }
-        var plan = JobPlan(job: job, specText: try spec.yaml(), file: shown, overrides: overrides,
-                           code: codeAbsolute == top ? "" : String(codeAbsolute.dropFirst(top.count + 1)))
+        var plan = JobPlan(job: job, specText: try spec.yaml(), file: shown, overrides: overrides, code: code)
 
         for name in job.inputs.keys.sorted() {
             let line = job.inputLines[name] ?? 0
