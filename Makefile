@@ -4,6 +4,9 @@ RELEASE    := $(SWIFT) build -c release --static-swift-stdlib
 BIN_DEBUG   = .build/debug/git-ml
 BIN_RELEASE = .build/release/git-ml
 VENV       := .venv-demo
+# The real mlflow client for the tracking tests, in its own venv.
+TESTVENV   := .venv-test
+MLFLOW     := mlflow-skinny==3.17.2
 PREFIX     ?= /usr/local
 
 .PHONY: all build release test demo bench install assets cli-docs deps clean
@@ -20,10 +23,15 @@ release: deps
 	$(RELEASE)
 
 ## Every test: unit tests of each layer and end-to-end tests that drive the built binary.
-test: deps
+test: deps $(TESTVENV)/.installed
 	@python3 scripts/embed-assets --check
 	$(SWIFT) build --build-tests
-	$(SWIFT) test
+	GITML_TEST_PYTHON=$(CURDIR)/$(TESTVENV)/bin/python $(SWIFT) test
+
+$(TESTVENV)/.installed:
+	python3 -m venv $(TESTVENV)
+	$(TESTVENV)/bin/pip install -q --disable-pip-version-check $(MLFLOW)
+	touch $@
 
 ## A real small training through git ml run, in this repository.
 demo: release $(VENV)/bin/python
@@ -48,4 +56,4 @@ cli-docs: build
 	scripts/cli-docs $(BIN_DEBUG)
 
 clean:
-	rm -rf .build $(VENV) bench/work
+	rm -rf .build $(VENV) $(TESTVENV) bench/work

@@ -16,9 +16,10 @@ public struct GitML: ParsableCommand {
           git ml show latest
           git ml diff 01jd8 01jd9
           git ml checkout latest --outputs /tmp/model
+          git ml serve
         """,
         version: gitmlVersion,
-        subcommands: [Init.self, Run.self, Runs.self, Show.self, Logs.self, Metrics.self, Diff.self, Checkout.self, DataCommand.self, EnvCommand.self, Fsck.self, Hook.self]
+        subcommands: [Init.self, Run.self, Runs.self, Show.self, Logs.self, Metrics.self, Diff.self, Checkout.self, DataCommand.self, EnvCommand.self, Serve.self, Fsck.self, Hook.self]
     )
     public init() {}
 }

@@ -57,13 +57,15 @@ public struct MetricsParser: Sendable {
     mutating func parse(_ line: Data) -> MetricPoint? {
         if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { return nil }
         guard let object = try? JSONSerialization.jsonObject(with: line) as? [String: Any] else { skipped += 1; return nil }
-        if let key = object["key"] as? String, !key.isEmpty, let number = object["value"] as? NSNumber,
-           number.doubleValue.isFinite {
+        // Non-finite values are accepted spelled as MLflow spells them ("NaN", "Infinity", "-Infinity").
+        let spelled: Double? = switch object["value"] as? String { case "NaN": .nan; case "Infinity": .infinity; case "-Infinity": -.infinity; default: nil }
+        if let key = object["key"] as? String, !key.isEmpty,
+           let value = spelled ?? (object["value"] as? NSNumber).map(\.doubleValue).flatMap({ $0.isFinite ? $0 : nil }) {
             let step: Int
             if let s = object["step"] as? NSNumber { step = s.intValue } else { step = stepCounters[key, default: 0] }
             stepCounters[key] = step + 1
             let ts = (object["timestamp"] as? NSNumber)?.int64Value ?? Int64(Date().timeIntervalSince1970 * 1000)
-            let point = MetricPoint(key: key, value: number.doubleValue, step: step, timestamp: ts)
+            let point = MetricPoint(key: key, value: value, step: step, timestamp: ts)
             points.append(point)
             return point
         }
@@ -110,6 +112,8 @@ public struct MetricsParser: Sendable {
     }
 
     static func number(_ v: Double) -> String {
+        if v.isNaN { return "\"NaN\"" }
+        if v.isInfinite { return v > 0 ? "\"Infinity\"" : "\"-Infinity\"" }
         if v == v.rounded(), abs(v) < 1e15 { return String(Int64(v)) }
         return "\(v)"
     }

@@ -14,6 +14,9 @@ public struct RunRequest: Sendable {
     /// Absolute folder the command runs in.
     public var workingDirectory: String
 
+    /// `command`, or `mlflow` for a run created through the tracking API (it has no command).
+    public var kind = "command"
+
     // Set by the job runner (`git ml run -f`).
     /// The run id, when the caller needs the live folder's paths before the start.
     public var id: String?
@@ -103,7 +106,7 @@ extension Workspace {
     /// Records the start of a run: snapshots the code, makes the live folder and
     /// writes the `running` record. (The note on the commit is written at the end.)
     public func startRun(_ request: RunRequest, at start: Date = Date()) throws -> LiveRun {
-        guard !request.command.isEmpty else {
+        guard !request.command.isEmpty || request.kind != "command" else {
             throw WorkspaceError(.invalidArgument, "no command to run", hint: "give one after --, e.g. git ml run -- python train.py")
         }
         _ = try requireHead()
@@ -121,7 +124,7 @@ extension Workspace {
         }
         let record = RunRecord(
             id: id, name: request.name ?? RunID.friendlyName(), experiment: request.experiment ?? config.experiment,
-            status: .running, startTime: start, user: userName, host: Host.name, pid: getpid(), command: request.command,
+            kind: request.kind, status: .running, startTime: start, user: userName, host: Host.name, pid: getpid(), command: request.command,
             workingDirectory: request.recordedWorkingDirectory ?? relative(request.workingDirectory),
             code: .init(commit: snapshot.head.hex, tree: snapshot.tree.hex, dirty: snapshot.isDirty,
                         branch: repository.headBranch(), changedPaths: snapshot.changedPaths),

@@ -1,0 +1,56 @@
+import ArgumentParser
+import Foundation
+import Synchronization
+import Tracking
+import Workspace
+
+struct Serve: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Serve the MLflow tracking API over this repository's runs.",
+        discussion: """
+        Clients that speak MLflow's REST API (the mlflow Python client with MLFLOW_TRACKING_URI set, a notebook, MlflowClient) create and log runs that become git-ml run records tied to HEAD, and can read every run git-ml recorded. Ctrl-C stops the server; runs it started and did not end are recorded as lost.
+
+        Examples:
+          git ml serve
+          git ml serve --port 5001
+          MLFLOW_TRACKING_URI=http://127.0.0.1:5000 python train.py
+        """)
+
+    @Option(name: .long, help: "The address to listen on (loopback only).")
+    var host = "127.0.0.1"
+    @Option(name: .long, help: "The port (0: any free port, printed on start).")
+    var port = 5000
+
+    func validate() throws {
+        guard ["127.0.0.1", "localhost", "::1"].contains(host) else {
+            throw ValidationError("--host \(host): git ml serve listens on loopback only (127.0.0.1, ::1)")
+        }
+        guard (0...65535).contains(port) else { throw ValidationError("--port \(port): not a port number") }
+    }
+
+    func run() throws {
+        let store: TrackingStore
+        do {
+            store = try TrackingStore(directory: FileManager.default.currentDirectoryPath, environment: ProcessInfo.processInfo.environment)
+        } catch let e as WorkspaceError {
+            Out.error("git-ml: \(e.message)" + (e.hint.map { "; \($0)" } ?? ""))
+            throw ExitCode(e.exitCode)
+        }
+        let host = self.host
+        let app = buildApplication(store: store, host: host, port: port) { port in
+            Out.error("git-ml: serving the MLflow tracking API at http://\(host):\(port) (MLFLOW_TRACKING_URI)")
+        }
+        let failure = Mutex<String?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        Task {
+            do { try await app.runService() } catch { failure.withLock { $0 = "\(error)" } }
+            done.signal()
+        }
+        done.wait()
+        if let message = failure.withLock({ $0 }) {
+            Out.error("git-ml: the server stopped: \(message)")
+            throw ExitCode(1)
+        }
+    }
+}

@@ -1,0 +1,105 @@
+import Foundation
+import GitKit
+import ObjectStore
+
+/// An experiment as MLflow's API shows it. Runs name their experiment; an
+/// experiment created, renamed, tagged or deleted through the API is also
+/// recorded on `refs/ml/experiments/<id>`.
+public struct Experiment: Codable, Sendable, Equatable {
+    public var id: String
+    public var name: String
+    /// `active` or `deleted`.
+    public var lifecycleStage: String
+    public var tags: [String: String]
+    /// Milliseconds since 1970.
+    public var creationTime: Int64
+    public var lastUpdateTime: Int64
+
+    enum CodingKeys: String, CodingKey {
+        case id, name, tags
+        case lifecycleStage = "lifecycle_stage", creationTime = "creation_time", lastUpdateTime = "last_update_time"
+    }
+
+    public init(id: String, name: String, lifecycleStage: String = "active", tags: [String: String] = [:], creationTime: Int64, lastUpdateTime: Int64) {
+        self.id = id; self.name = name; self.lifecycleStage = lifecycleStage; self.tags = tags
+        self.creationTime = creationTime; self.lastUpdateTime = lastUpdateTime
+    }
+}
+
+extension Workspace {
+    static let experimentRefPrefix = "refs/ml/experiments/"
+
+    /// An experiment's id follows from its name (`Default` is `0`, as in MLflow), so every
+    /// clone gives the same name the same id without coordination.
+    public static func experimentID(for name: String) -> String {
+        if name == "Default" { return "0" }
+        let digest = FileHashing.sha256(Data(name.utf8)).hex
+        var value: UInt64 = 0
+        for c in digest.prefix(13) { value = value * 16 + UInt64(c.hexDigitValue ?? 0) }
+        return String(value)
+    }
+
+    /// Experiments recorded on refs, and those that runs name (Default always).
+    public func experiments() throws -> [Experiment] {
+        var byID: [String: Experiment] = [:]
+        for ref in try git({ try repository.references(withPrefix: Self.experimentRefPrefix) }) {
+            if let e = try readExperiment(commit: ref.target) { byID[e.id] = e }
+        }
+        var names = Set(["Default", (try? config().experiment) ?? "Default"])
+        var firstSeen: [String: Int64] = [:]
+        for s in try listRuns() {
+            names.insert(s.experiment)
+            let ms = Int64(s.startTime.timeIntervalSince1970 * 1000)
+            firstSeen[s.experiment] = min(firstSeen[s.experiment] ?? ms, ms)
+        }
+        for name in names {
+            let id = Self.experimentID(for: name)
+            if byID[id] == nil {
+                let t = firstSeen[name] ?? 0
+                byID[id] = Experiment(id: id, name: name, creationTime: t, lastUpdateTime: t)
+            }
+        }
+        return byID.values.sorted { $0.creationTime == $1.creationTime ? $0.name < $1.name : $0.creationTime < $1.creationTime }
+    }
+
+    public func experiment(id: String) throws -> Experiment? { try experiments().first { $0.id == id } }
+    public func experiment(named name: String) throws -> Experiment? { try experiments().first { $0.name == name } }
+
+    func readExperiment(commit: ObjectID) throws -> Experiment? {
+        let info = try git { try repository.readCommit(commit) }
+        guard let data = try git({ try repository.readFile(in: info.tree, path: "experiment.json") }) else { return nil }
+        return try? JSONDecoder().decode(Experiment.self, from: data)
+    }
+
+    /// Records an experiment (created, renamed, tagged, deleted or restored) on its ref.
+    public func saveExperiment(_ experiment: Experiment) throws {
+        let ref = Self.experimentRefPrefix + experiment.id
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        try git {
+            try repository.retryingOnContention {
+                let old = try repository.referenceTarget(ref)
+                let blob = try repository.writeBlob(try encoder.encode(experiment))
+                let tree = try repository.writeTree([TreeEntry(name: "experiment.json", id: blob, mode: .blob)])
+                let commit = try repository.createCommit(tree: tree, parents: old.map { [$0] } ?? [],
+                                                         message: "git-ml experiment \(experiment.id): \(experiment.name)\n",
+                                                         author: signature, time: Date())
+                try repository.updateReference(ref, to: commit, expected: old, message: "git-ml: experiment")
+            }
+        }
+    }
+
+    /// Appends lines to a live run's metrics file (the format `GITML_METRICS` takes) in one write.
+    public func appendToMetrics(metricsPath: String, lines: [[String: Any]]) throws {
+        var data = Data()
+        for line in lines {
+            data.append(try JSONSerialization.data(withJSONObject: line, options: [.sortedKeys]))
+            data.append(0x0A)
+        }
+        let fd = openFile(metricsPath, O_WRONLY | O_APPEND | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw WorkspaceError(.storage, "cannot append to \(metricsPath): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        let ok = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) == $0.count }
+        guard ok else { throw WorkspaceError(.storage, "cannot append to \(metricsPath): \(String(cString: strerror(errno)))") }
+    }
+}
