@@ -4,8 +4,12 @@ import Workspace
 
 /// The MLflow REST API (`/api/2.0/mlflow/...` and `/ajax-api/2.0/mlflow/...`)
 /// answered from the git records. Tests build the same router.
-public func buildRouter(store: TrackingStore) -> Router<BasicRequestContext> {
+///
+/// With a `token`, every request must carry `Authorization: Bearer <token>` (what the
+/// mlflow client sends from MLFLOW_TRACKING_TOKEN); others get 401 UNAUTHENTICATED.
+public func buildRouter(store: TrackingStore, token: String? = nil) -> Router<BasicRequestContext> {
     let router = Router()
+    if let token { router.add(middleware: BearerToken(token: token)) }
     router.get("/health") { _, _ in "OK" }
     for prefix in ["/api/2.0/mlflow", "/ajax-api/2.0/mlflow"] {
         let api = router.group(RouterPath(prefix))
@@ -236,8 +240,22 @@ func encode(_ r: RunView) -> [String: Any] {
 
 /// The tracking server as a Hummingbird application on `host:port` (0: a free port,
 /// reported to `onRunning`).
-public func buildApplication(store: TrackingStore, host: String, port: Int,
+public func buildApplication(store: TrackingStore, host: String, port: Int, token: String? = nil,
                              onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
-    Application(router: buildRouter(store: store), configuration: .init(address: .hostname(host, port: port), serverName: "git-ml"),
+    Application(router: buildRouter(store: store, token: token), configuration: .init(address: .hostname(host, port: port), serverName: "git-ml"),
                 onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) })
+}
+
+/// Refuses requests without the server's bearer token.
+struct BearerToken: RouterMiddleware {
+    typealias Context = BasicRequestContext
+    let token: String
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard let given = request.headers[.authorization], given == "Bearer " + token else {
+            return try MLflowError(.unauthenticated, "This server needs 'Authorization: Bearer <token>' (set MLFLOW_TRACKING_TOKEN)")
+                .response(from: request, context: context)
+        }
+        return try await next(request, context)
+    }
 }

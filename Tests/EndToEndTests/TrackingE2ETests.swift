@@ -12,10 +12,11 @@ struct TrackingE2ETests {
     }()
 
     /// Starts `git ml serve --port 0` in the repository and returns it with its URL.
-    func serve(_ repo: TestRepo) throws -> (Process, String) {
+    func serve(_ repo: TestRepo, arguments: [String] = [], token: String? = nil) throws -> (Process, String) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: gitmlBinary)
-        p.arguments = ["serve", "--port", "0"]
+        p.arguments = ["serve", "--port", "0"] + arguments
+        if let token { p.environment = ProcessInfo.processInfo.environment.merging(["GITML_SERVE_TOKEN": token]) { _, new in new } }
         p.currentDirectoryURL = URL(fileURLWithPath: repo.root)
         let err = Pipe()
         p.standardError = err
@@ -84,5 +85,23 @@ struct TrackingE2ETests {
         #expect(metrics["loss"]?["steps"] as? Int == 3)
         #expect(metrics["weird"]?["last"] as? String == "NaN", "NaN is kept")
         #expect(try repo.ml("show", id).stdout.contains("from-notebook"))
+    }
+
+    @Test("beyond loopback only with a token; the mlflow client sends it from MLFLOW_TRACKING_TOKEN")
+    func tokenRequired() throws {
+        let repo = try TestRepo()
+        let refused = try repo.ml("serve", "--host", "0.0.0.0", "--port", "0")
+        #expect(refused.status != 0 && refused.stderr.contains("needs a token; set GITML_SERVE_TOKEN"), "\(refused.stderr)")
+        let (server, url) = try serve(repo, token: "s3cret")
+        defer { server.interrupt(); server.waitUntilExit() }
+        let script = """
+        import mlflow
+        c = mlflow.tracking.MlflowClient()
+        print("OUT", [e.name for e in c.search_experiments()])
+        """
+        let ok = try exec([Self.python, "-c", script], cwd: repo.root, env: ["MLFLOW_TRACKING_URI": url, "MLFLOW_TRACKING_TOKEN": "s3cret"])
+        #expect(ok.stdout.contains("OUT ['Default']"), "\(ok.stderr)")
+        let denied = try exec([Self.python, "-c", script], cwd: repo.root, env: ["MLFLOW_TRACKING_URI": url, "MLFLOW_TRACKING_TOKEN": "wrong"])
+        #expect(denied.status != 0 && denied.stderr.contains("UNAUTHENTICATED"), "\(denied.stderr.suffix(300))")
     }
 }

@@ -93,4 +93,25 @@ struct TrackingTests {
             }
         }
     }
+
+    @Test("with a token, a request without it gets 401 and one with it is answered")
+    func bearerToken() async throws {
+        let dir = try repository()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try TrackingStore(directory: dir, environment: ["HOME": NSHomeDirectory(), "USER": "test"])
+        let app = buildApplication(store: store, host: "127.0.0.1", port: 0, token: "s3cret")
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/api/2.0/mlflow/experiments/search", method: .get) { r in
+                #expect(r.status == .unauthorized)
+                #expect(object(r.body)["error_code"] as? String == "UNAUTHENTICATED")
+            }
+            try await client.execute(uri: "/api/2.0/mlflow/experiments/search", method: .get, headers: [.authorization: "Bearer wrong"]) { r in
+                #expect(r.status == .unauthorized)
+            }
+            try await client.execute(uri: "/api/2.0/mlflow/experiments/search", method: .get, headers: [.authorization: "Bearer s3cret"]) { r in
+                #expect(r.status == .ok)
+                #expect((object(r.body)["experiments"] as? [[String: Any]])?.first?["name"] as? String == "Default")
+            }
+        }
+    }
 }
