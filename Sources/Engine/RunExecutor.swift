@@ -45,6 +45,29 @@ public struct StageError: Error, CustomStringConvertible {
     public var description: String { detail.isEmpty ? reason : reason + "\n" + detail }
 }
 
+/// Writes the running record again every few seconds (metrics, params, tags, a short
+/// log), so a crash loses only the last seconds. `@unchecked Sendable`: only rank 0's
+/// thread calls `tick`, while the thread that owns the workspace waits for the processes.
+final class Checkpointer: @unchecked Sendable {
+    let workspace: Workspace
+    let live: LiveRun
+    let interval: Double
+    var last = monotonicSeconds()
+
+    init(workspace: Workspace, live: LiveRun, interval: Double) {
+        self.workspace = workspace
+        self.live = live
+        self.interval = interval
+    }
+
+    func tick() {
+        guard interval > 0, monotonicSeconds() - last >= interval else { return }
+        last = monotonicSeconds()
+        // A failed checkpoint is retried at the next one; the final record is what must succeed.
+        try? workspace.checkpointRun(live)
+    }
+}
+
 /// Runs one command as a git-ml run: records the start, supervises the process
 /// (output streamed and logged, metrics tailed live, signals forwarded), then
 /// stores outputs and the final record.
@@ -108,6 +131,8 @@ public struct RunExecutor {
         let results = Mutex<[ProcessResult?]>(Array(repeating: nil, count: plan.processes.count))
         let command = request.command, workingDirectory = request.workingDirectory, baseEnv = env
         let processes = plan.processes, timeout = plan.timeoutSeconds
+        let checkpoint = Checkpointer(workspace: workspace, live: live,
+                                      interval: Double(workspace.environment["GITML_CHECKPOINT_SECONDS"] ?? "") ?? 5)
         let runProcess: @Sendable (Int) -> Void = { rank in
             let process = processes[rank]
             var environment = baseEnv
@@ -139,7 +164,9 @@ public struct RunExecutor {
                 if let limit = timeout, monotonicSeconds() - started > Double(limit) {
                     if !timedOut.exchange(true, ordering: .acquiringAndReleasing) { signals.stopAll(grace: 10) }
                 }
-                guard rank == 0, metricsFD >= 0 else { return }
+                guard rank == 0 else { return }
+                checkpoint.tick()
+                guard metricsFD >= 0 else { return }
                 var fresh: [MetricPoint] = []
                 while true {
                     let n = read(metricsFD, chunk, 65536)

@@ -22,6 +22,9 @@ public actor TrackingStore {
     let workspace: Workspace
     /// Runs created through this server and not yet ended.
     var live: [String: LiveRun] = [:]
+    /// When each live run's record was last brought up to date in git.
+    var checkpointed: [String: Date] = [:]
+    static let checkpointInterval: TimeInterval = 5
 
     public init(directory: String, environment: [String: String]) throws {
         workspace = try Workspace.open(at: directory, environment: environment)
@@ -112,6 +115,11 @@ public actor TrackingStore {
         lines += tags.sorted { $0.key < $1.key }.map { ["tag": $0.key, "value": $0.value] }
         guard !lines.isEmpty else { return }
         try mapped { try workspace.appendToMetrics(metricsPath: workspace.liveFolder(id) + "/metrics.jsonl", lines: lines) }
+        // A run this server owns is brought up to date in git every few seconds.
+        if let run = live[id], Date().timeIntervalSince(checkpointed[id] ?? run.record.startTime) >= Self.checkpointInterval {
+            checkpointed[id] = Date()
+            try? workspace.checkpointRun(run)
+        }
     }
 
     /// Ends a run this server started (FINISHED, FAILED or KILLED): its final record is written.
@@ -136,6 +144,7 @@ public actor TrackingStore {
                                  wallSeconds: end.timeIntervalSince(run.record.startTime), cpuSeconds: 0, peakMemoryBytes: 0)
         _ = try self.mapped { try workspace.finishRun(run, outcome: outcome, end: end) }
         live[id] = nil
+        checkpointed[id] = nil
         return try view(id)
     }
 

@@ -148,17 +148,8 @@ extension Workspace {
         record.statusReason = outcome.reason
         record.endTime = end
 
-        var parser = MetricsParser()
-        if let data = FileManager.default.contents(atPath: live.metricsPath) {
-            parser.feed(data)
-            parser.finish()
-        }
-        record.metrics = parser.summary
-        record.metricsSkipped = parser.skipped
-        record.params.merge(parser.params) { _, new in new }
-        record.tags.merge(parser.tags) { _, new in new }
-
-        var files = RecordFiles(metricsSeries: parser.points.isEmpty ? nil : parser.seriesFile(), logFile: live.logPath)
+        var files = gatherMetrics(live, into: &record)
+        files.logFile = live.logPath
         files.extraLogs = live.request.logFiles
         files.jobSpec = live.request.jobSpec
         do {
@@ -177,6 +168,37 @@ extension Workspace {
         live.commit = try written.get()
         try? FileManager.default.removeItem(atPath: live.folder)
         return record
+    }
+
+    /// Reads the live metrics file into the record (summary, params, tags) and returns
+    /// the record's files with the series.
+    func gatherMetrics(_ live: LiveRun, into record: inout RunRecord) -> RecordFiles {
+        var parser = MetricsParser()
+        if let data = FileManager.default.contents(atPath: live.metricsPath) {
+            parser.feed(data)
+            parser.finish()
+        }
+        record.metrics = parser.summary
+        record.metricsSkipped = parser.skipped
+        record.params.merge(parser.params) { _, new in new }
+        record.tags.merge(parser.tags) { _, new in new }
+        var files = RecordFiles(metricsSeries: parser.points.isEmpty ? nil : parser.seriesFile())
+        files.jobSpec = live.request.jobSpec
+        return files
+    }
+
+    /// The largest log a checkpoint copies into git; a longer one waits for the final record.
+    static let checkpointLogLimit: Int64 = 16 << 20
+
+    /// Brings a running run's record in git up to date (metrics, params, tags and, while
+    /// short, the log so far), so that a crash loses only what came after. The record
+    /// stays `running`; the final one replaces it by compare-and-swap as before.
+    public func checkpointRun(_ live: LiveRun) throws {
+        var record = live.record
+        var files = gatherMetrics(live, into: &record)
+        var st = stat()
+        if stat(live.logPath, &st) == 0, Int64(st.st_size) <= Self.checkpointLogLimit { files.logFile = live.logPath }
+        live.commit = try git { try repository.retryingOnContention { try writeRecord(record, files: files, expected: live.commit) } }
     }
 
     /// Stores the GITML_OUTPUTS folder (moved into the store, no copy) and each

@@ -163,6 +163,31 @@ struct RunRecordTests {
         #expect(try repo.ml("show", id).stdout.contains("lost"))
     }
 
+    @Test("a running run's record is brought up to date in git every few seconds, so a crash loses only those")
+    func checkpoints() throws {
+        let repo = try TestRepo()
+        let script = #"for i in 1 2 3; do echo epoch $i; printf '{"key":"loss","value":0.%s,"step":%s}\n' $i $i >> "$GITML_METRICS"; done; sleep 28.456"#
+        let (p, _) = try repo.startInBackground(["run", "--param", "lr=0.1", "--", "sh", "-c", script], env: ["GITML_CHECKPOINT_SECONDS": "1"])
+        let id = try repo.runIDs()[0]
+        // Within a few seconds the record in git holds the metrics and the log so far.
+        let caughtUp = try waitUntil(20) {
+            let rec = try repo.record(id)
+            return (rec["metrics"] as? [String: [String: Any]])?["loss"]?["steps"] as? Int == 3
+        }
+        #expect(caughtUp, "the running record was checkpointed")
+        let rec = try repo.record(id)
+        #expect(rec["status"] as? String == "running")
+        #expect(try repo.git("show", "refs/ml/runs/\(id):logs/output.log").contains("epoch 3"))
+        // The machine "crashes": what was checkpointed survives.
+        kill(p.processIdentifier, SIGKILL)
+        _ = try exec(["pkill", "-f", "sleep 28.456"], cwd: "/")
+        p.waitUntilExit()
+        let shown = try repo.ml("show", id, "--json")
+        let after = try JSONSerialization.jsonObject(with: Data(shown.stdout.utf8)) as! [String: Any]
+        #expect((after["metrics"] as? [String: [String: Any]])?["loss"]?["last"] as? Double == 0.3)
+        #expect(try repo.ml("runs", "--status", "lost").stdout.contains(id))
+    }
+
     @Test("eight runs at once give eight records and an intact note")
     func concurrentRuns() throws {
         let repo = try TestRepo()

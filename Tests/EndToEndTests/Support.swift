@@ -70,9 +70,10 @@ final class TestRepo: Sendable {
 
     /// Starts `git-ml ARGS` in the background and waits until its run is recorded
     /// as running (the run count goes up by one); stdout is piped, stderr dropped.
-    func startInBackground(_ args: [String]) throws -> (process: Process, stdout: Pipe) {
+    func startInBackground(_ args: [String], env: [String: String] = [:]) throws -> (process: Process, stdout: Pipe) {
         let before = try runIDs().count
         let p = Process()
+        if !env.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(env) { _, new in new } }
         p.executableURL = URL(fileURLWithPath: gitmlBinary)
         p.arguments = args
         p.currentDirectoryURL = URL(fileURLWithPath: root)
