@@ -46,7 +46,7 @@ extension Workspace {
     /// An absolute, normalized path for a path the user typed, refused when it is
     /// outside the work tree or inside `.git`.
     func dataPath(_ given: String) throws -> String {
-        let absolute = URL(fileURLWithPath: given.hasPrefix("/") ? given : currentDirectory + "/" + given).standardizedFileURL.path
+        let absolute = absolutePath(given)
         let top = URL(fileURLWithPath: workTree).standardizedFileURL.path
         guard absolute.hasPrefix(top + "/") else {
             throw WorkspaceError(.invalidArgument, "\(given) is outside the repository (\(top)); git ml data versions only what lies inside it",

@@ -27,7 +27,7 @@ extension Workspace {
     /// Reads a data asset YAML, stores its path and registers NAME:VERSION on `refs/ml/data/<name>/<version>`.
     /// Versions are immutable: the same name and version with other bytes is refused.
     public func createDataAsset(file given: String, progress: (@Sendable (StoreProgress) -> Void)? = nil) throws -> DataAsset {
-        let absolute = URL(fileURLWithPath: given.hasPrefix("/") ? given : currentDirectory + "/" + given).standardizedFileURL.path
+        let absolute = absolutePath(given)
         guard let data = FileManager.default.contents(atPath: absolute) else {
             throw WorkspaceError(.invalidArgument, "\(given): no such data asset file")
         }

@@ -127,16 +127,22 @@ extension Workspace {
         return try readEnvironmentSpec(commit: commit)
     }
 
-    /// Registers an environment file under its name and version (`git ml env create -f`).
-    /// Versions are immutable: the same name and version with other content is refused.
-    public func createEnvironment(file given: String, version override: String? = nil) throws -> (name: String, version: String, id: String) {
-        let absolute = URL(fileURLWithPath: given.hasPrefix("/") ? given : currentDirectory + "/" + given).standardizedFileURL.path
+    /// Reads an environment YAML (paths in it relative to its folder), unregistered (`git ml env build -f`).
+    public func environmentSpec(file given: String) throws -> (spec: EnvironmentSpec, node: SpecNode, shown: String) {
+        let absolute = absolutePath(given)
         guard let data = FileManager.default.contents(atPath: absolute) else {
             throw WorkspaceError(.invalidArgument, "\(given): no such environment file")
         }
         let shown = relativeOrAbsolute(absolute)
         let node = try SpecNode.parse(String(decoding: data, as: UTF8.self), file: shown)
-        var spec = try EnvironmentSpec.parse(node, file: shown, folder: String(absolute[..<absolute.lastIndex(of: "/")!]))
+        return (try EnvironmentSpec.parse(node, file: shown, folder: String(absolute[..<absolute.lastIndex(of: "/")!])), node, shown)
+    }
+
+    /// Registers an environment file under its name and version (`git ml env create -f`).
+    /// Versions are immutable: the same name and version with other content is refused.
+    public func createEnvironment(file given: String, version override: String? = nil) throws -> (name: String, version: String, id: String) {
+        let (parsed, node, shown) = try environmentSpec(file: given)
+        var spec = parsed
         guard let name = spec.name, !name.isEmpty else {
             throw WorkspaceError(.badConfig, "\(shown):\(node.line): an environment to register needs a 'name'")
         }

@@ -92,6 +92,11 @@ public final class Workspace {
         return path
     }
 
+    /// A path the user typed (relative to the folder they are in, or absolute), made absolute and normalized.
+    public func absolutePath(_ given: String) -> String {
+        URL(fileURLWithPath: given.hasPrefix("/") ? given : currentDirectory + "/" + given).standardizedFileURL.path
+    }
+
     /// Runs a GitKit call and turns its error into a storage error naming what failed.
     func git<T>(_ body: () throws -> T) throws -> T {
         do { return try body() } catch let e as GitError {

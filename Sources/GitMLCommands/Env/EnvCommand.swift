@@ -79,13 +79,7 @@ struct EnvBuild: WorkspaceCommand {
     func run(in workspace: Workspace) throws {
         let resolved: ResolvedEnvironment
         if let file {
-            let absolute = file.hasPrefix("/") ? file : workspace.currentDirectory + "/" + file
-            guard let data = FileManager.default.contents(atPath: absolute) else {
-                throw WorkspaceError(.invalidArgument, "\(file): no such environment file")
-            }
-            let spec = try EnvironmentSpec.parse(try SpecNode.parse(String(decoding: data, as: UTF8.self), file: file), file: file,
-                                                 folder: String(absolute[..<absolute.lastIndex(of: "/")!]))
-            resolved = ResolvedEnvironment(reference: file, spec: spec)
+            resolved = ResolvedEnvironment(reference: file, spec: try workspace.environmentSpec(file: file).spec)
         } else {
             resolved = try workspace.resolveEnvironment(named: name!)
         }

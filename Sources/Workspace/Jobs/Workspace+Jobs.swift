@@ -42,7 +42,7 @@ extension Workspace {
     /// Reads a job file, applies `--set` overrides and checks everything that can be
     /// checked before a run starts: keys, the code folder, input paths, the environment.
     public func planJob(file given: String, overrides: [String]) throws -> JobPlan {
-        let absolute = URL(fileURLWithPath: given.hasPrefix("/") ? given : currentDirectory + "/" + given).standardizedFileURL.path
+        let absolute = absolutePath(given)
         guard let data = FileManager.default.contents(atPath: absolute) else {
             throw WorkspaceError(.invalidArgument, "\(given): no such job file", hint: "give the path of a command job YAML, e.g. git ml run -f jobs/train.yml")
         }
