@@ -21,6 +21,8 @@ let package = Package(
         // HTTP server for the MLflow-compatible tracking API (`git ml serve`, and one per run):
         // SwiftNIO underneath; linking it costs git-ml about 1 ms at startup (measured).
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+        // Hummingbird's logger; git-ml sets its level so the embedded server stays quiet.
+        .package(url: "https://github.com/apple/swift-log", from: "1.5.0"),
     ],
     targets: [
         // libgit2 as a system library (pkg-config libgit2, apt libgit2-dev).
@@ -48,9 +50,11 @@ let package = Package(
         .target(name: "Tracking", dependencies: [
             "Workspace",
             .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
-        // Execution: process supervision, the live metrics feed, the run executor.
-        .target(name: "Engine", dependencies: ["Workspace"]),
+        // Execution: process supervision, the live metrics feed, the run executor, and the
+        // tracking server each run gets.
+        .target(name: "Engine", dependencies: ["Workspace", "Tracking"]),
         // The `git ml` subcommands: options, validation, one call below, rendering.
         .target(name: "GitMLCommands", dependencies: [
             "Workspace", "Engine", "Tracking",

@@ -93,6 +93,9 @@ public struct RunExecutor {
         let signals = SignalForwarder(supervisors: supervisors)
         defer { signals.stop() }
 
+        // The run's tracking server starts while the first record is written.
+        let tracking = RunTracking.start(for: workspace)
+        defer { tracking?.stop() }
         let live = try workspace.startRun(request)
         observer.runStarted(live.record, live: live)
 
@@ -104,6 +107,14 @@ public struct RunExecutor {
         env["GITML_METRICS"] = live.metricsPath
         env["PYTHONPATH"] = [helper, env["PYTHONPATH"]].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: ":")
         env["PYTHONUNBUFFERED"] = "1"
+        if let tracking {
+            do {
+                env.merge(try tracking.environment(for: live.record)) { _, new in new }
+            } catch {
+                // The run goes on without it; MLflow calls then fail in the command, not git-ml.
+                observer.output(Data("git-ml: warning: \(error); MLflow logging is not recorded in this run\n".utf8), isStderr: true)
+            }
+        }
         if let prepare = plan.prepare {
             do {
                 for (k, v) in try prepare(live, { signals.cancelSignal != nil }) { if v.isEmpty { env.removeValue(forKey: k) } else { env[k] = v } }
@@ -114,6 +125,7 @@ public struct RunExecutor {
                 let reason = (error as? StageError)?.reason ?? "\(error)"
                 let outcome = RunOutcome(status: signals.cancelSignal == nil ? .failed : .canceled, exitCode: 1, reason: reason,
                                          wallSeconds: 0, cpuSeconds: 0, peakMemoryBytes: 0)
+                tracking?.stop()
                 let record = try workspace.finishRun(live, outcome: outcome, progress: { observer.storing($0) })
                 observer.runFinished(record)
                 return record
@@ -200,6 +212,8 @@ public struct RunExecutor {
             observer.output(Data(message.utf8), isStderr: true)
             if logFD >= 0 { _ = message.withCString { write(logFD, $0, strlen($0)) } }
         }
+        // What the command sent through the tracking API is in before the final record is written.
+        tracking?.stop()
         if let finish = plan.finish, let problem = finish(), outcome.status == .completed {
             outcome.status = .failed
             outcome.reason = problem

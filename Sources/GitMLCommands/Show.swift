@@ -25,7 +25,7 @@ struct Show: WorkspaceCommand {
         let t = Terminal.current
         var lines: [String] = []
         let keys = ["experiment", "resources"] + r.params.keys.map { "  " + $0 } + r.metrics.keys.map { "  " + $0 }
-            + r.outputs.map { "  " + $0.name } + r.tags.keys.map { "  " + $0 } + (r.inputs ?? []).map { "  " + $0.name }
+            + r.outputs.map { "  " + $0.name } + r.tags.keys.filter { !$0.hasPrefix("mlflow.gitml.") }.map { "  " + $0 } + (r.inputs ?? []).map { "  " + $0.name }
         let width = (keys.map(\.count).max() ?? 10) + 2
         func row(_ k: String, _ v: String) { lines.append(t.dim(k.padding(toLength: width, withPad: " ", startingAt: 0)) + v) }
         lines.append(t.bold("run \(r.id)") + "  " + r.name)
@@ -79,9 +79,24 @@ struct Show: WorkspaceCommand {
                 row("  " + o.name, "\(o.type) \(o.files) file(s), \(RunFormatting.bytes(o.size))  sha256 \(o.sha256.prefix(16))…")
             }
         }
-        if !r.tags.isEmpty {
+        // MLflow's logged models and datasets are kept as mlflow.gitml.* tags; they show as lines of their own.
+        let models = r.tags.filter { $0.key.hasPrefix("mlflow.gitml.loggedModel.") }.keys.sorted()
+        let datasets = r.tags.filter { $0.key.hasPrefix("mlflow.gitml.dataset.") }.keys.sorted()
+        let tags = r.tags.filter { !$0.key.hasPrefix("mlflow.gitml.") }
+        if !tags.isEmpty {
             lines.append(t.bold("tags"))
-            for k in r.tags.keys.sorted() { row("  " + k, r.tags[k]!) }
+            for k in tags.keys.sorted() { row("  " + k, tags[k]!) }
+        }
+        if !models.isEmpty {
+            lines.append(t.bold("mlflow models"))
+            for k in models {
+                let name = (try? JSONSerialization.jsonObject(with: Data(r.tags[k]!.utf8)) as? [String: Any])?["name"] as? String ?? "?"
+                row("  " + name, String(k.dropFirst("mlflow.gitml.loggedModel.".count)) + " (files under outputs/\(name)/)")
+            }
+        }
+        if !datasets.isEmpty {
+            lines.append(t.bold("mlflow datasets"))
+            for k in datasets { row("  " + String(k.dropFirst("mlflow.gitml.dataset.".count)), "") }
         }
         Out.print(lines.joined(separator: "\n"))
     }

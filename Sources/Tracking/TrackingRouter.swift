@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import Logging
 import Workspace
 
 /// The MLflow REST API (`/api/2.0/mlflow/...` and `/ajax-api/2.0/mlflow/...`)
@@ -16,7 +17,8 @@ public func buildRouter(store: TrackingStore, token: String? = nil) -> Router<Ba
         func route(_ path: String, _ methods: [HTTPRequest.Method], _ handler: @escaping @Sendable (Fields) async throws -> [String: Any]) {
             for method in methods {
                 api.on(RouterPath(path), method: method) { request, context in
-                    let fields = try await Fields.read(request, context: context)
+                    var fields = try await Fields.read(request, context: context)
+                    for (k, v) in context.parameters { fields.values[String(k)] = String(v) }
                     return try json(try await handler(fields))
                 }
             }
@@ -70,8 +72,16 @@ public func buildRouter(store: TrackingStore, token: String? = nil) -> Router<Ba
                                              name: f.optionalString("run_name"))
             return ["run_info": encodeInfo(run)]
         }
+        route("runs/delete", [.post]) { f in
+            try await store.setLifecycle(try f.runID(), deleted: true)
+            return [:]
+        }
+        route("runs/restore", [.post]) { f in
+            try await store.setLifecycle(try f.runID(), deleted: false)
+            return [:]
+        }
         route("runs/log-metric", [.post]) { f in
-            try await store.log(try f.runID(), metrics: [try f.metric(f.values)])
+            try await store.logDeduplicated(try f.runID(), metrics: [try f.metric(f.values)], params: [:], tags: [:])
             return [:]
         }
         route("runs/log-parameter", [.post]) { f in
@@ -82,6 +92,14 @@ public func buildRouter(store: TrackingStore, token: String? = nil) -> Router<Ba
             try await store.log(try f.runID(), tags: [try f.string("key"): try f.string("value")])
             return [:]
         }
+        route("runs/delete-tag", [.post]) { f in
+            let id = try f.runID(), key = try f.string("key")
+            guard try await store.run(id).tags[key] != nil else {
+                throw MLflowError(.resourceDoesNotExist, "No tag with name: \(key) in run with id \(id)")
+            }
+            try await store.log(id, tags: [key: nil])
+            return [:]
+        }
         route("runs/log-batch", [.post]) { f in
             let metrics = try f.list("metrics").map { try f.metric($0) }
             let params = try f.keyValues("params"), tags = try f.keyValues("tags")
@@ -89,7 +107,46 @@ public func buildRouter(store: TrackingStore, token: String? = nil) -> Router<Ba
                 throw MLflowError(.invalidParameterValue,
                                   "A batch logging request can contain at most 1000 metrics, 100 params and 100 tags, 1000 in all")
             }
-            try await store.log(try f.runID(), metrics: metrics, params: params, tags: tags)
+            try await store.logDeduplicated(try f.runID(), metrics: metrics, params: params, tags: tags)
+            return [:]
+        }
+        route("runs/log-inputs", [.post]) { f in
+            // Datasets are kept as run tags (mlflow.gitml.dataset.<name>.<digest>), shown back as dataset_inputs.
+            var tags: [String: String?] = [:]
+            for item in try f.list("datasets") {
+                guard let input = item as? [String: Any], let dataset = input["dataset"] as? [String: Any],
+                      let name = dataset["name"] as? String, let digest = dataset["digest"] as? String else {
+                    throw MLflowError(.invalidParameterValue, "Invalid value for parameter 'datasets': each needs dataset.name and dataset.digest")
+                }
+                let data = try JSONSerialization.data(withJSONObject: input, options: [.sortedKeys])
+                tags[datasetTagPrefix + name + "." + digest] = String(decoding: data, as: UTF8.self)
+            }
+            try await store.log(try f.runID(), tags: tags)
+            return [:]
+        }
+        route("runs/outputs", [.post]) { f in
+            // A model output is its logged model, which already names its run.
+            let id = try f.runID()
+            for item in try f.list("models") {
+                guard let model = (item as? [String: Any])?["model_id"] as? String else {
+                    throw MLflowError(.invalidParameterValue, "Invalid value for parameter 'models': each needs model_id")
+                }
+                guard try await store.loggedModel(model).runID == id else {
+                    throw MLflowError(.invalidParameterValue, "Logged model \(model) belongs to another run")
+                }
+            }
+            return [:]
+        }
+        route("runs/log-model", [.post]) { f in
+            // As MLflow does: the model's MLmodel JSON is appended to the mlflow.log-model.history tag.
+            let id = try f.runID(), model = try f.string("model_json")
+            guard let object = try? JSONSerialization.jsonObject(with: Data(model.utf8)) else {
+                throw MLflowError(.invalidParameterValue, "Invalid value for parameter 'model_json': not JSON")
+            }
+            var history = (try await store.run(id).tags[logModelHistoryTag]).flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [Any] } ?? []
+            history.append(object)
+            let data = try JSONSerialization.data(withJSONObject: history, options: [.sortedKeys])
+            try await store.log(id, tags: [logModelHistoryTag: String(decoding: data, as: UTF8.self)])
             return [:]
         }
         route("runs/search", [.post]) { f in
@@ -99,13 +156,96 @@ public func buildRouter(store: TrackingStore, token: String? = nil) -> Router<Ba
                 }
                 return s
             }
-            let runs = try await store.searchRuns(experimentIDs: ids, maxResults: try f.optionalInt("max_results") ?? 1000)
+            let runs = try await store.searchRuns(experimentIDs: ids, view: f.optionalString("run_view_type") ?? "ACTIVE_ONLY",
+                                                  maxResults: try f.optionalInt("max_results") ?? 1000)
             return runs.isEmpty ? [:] : ["runs": runs.map(encode)]
         }
         route("metrics/get-history", [.get, .post]) { f in
             let points = try await store.metricHistory(try f.runID(), key: try f.string("metric_key"))
             return ["metrics": points.map(encodeMetric)]
         }
+        route("artifacts/list", [.get]) { f in
+            let run = try await store.run(try f.runID())
+            let folder = try artifactPath(f.optionalString("path") ?? "")
+            let (_, entries) = try await store.listArtifacts("\(run.experimentID)/\(run.id)/artifacts/\(folder)")
+            return ["root_uri": artifactURI(run), "files": entries.map(encodeArtifact)]
+        }
+
+        // Logged models (MLflow 3's log_model): files in the run's artifacts under the model's name.
+        route("logged-models", [.post]) { f in
+            let model = try await store.createLoggedModel(experimentID: f.optionalString("experiment_id") ?? "0", name: f.optionalString("name"),
+                                                          runID: f.optionalString("source_run_id"), modelType: f.optionalString("model_type"),
+                                                          params: try f.keyValues("params"), tags: try f.keyValues("tags"))
+            return ["model": encode(model)]
+        }
+        route("logged-models/search", [.post, .get]) { f in
+            let ids = try f.list("experiment_ids").compactMap { $0 as? String }
+            let models = try await store.loggedModels(experimentIDs: ids)
+            return ["models": models.prefix(try f.optionalInt("max_results") ?? 100).map(encode)]
+        }
+        route("logged-models/:model_id", [.get]) { f in
+            ["model": encode(try await store.loggedModel(try f.string("model_id")))]
+        }
+        route("logged-models/:model_id", [.patch]) { f in
+            let status = f.optionalString("status") ?? "LOGGED_MODEL_READY"
+            return ["model": encode(try await store.updateLoggedModel(try f.string("model_id")) { $0.status = status })]
+        }
+        route("logged-models/:model_id", [.delete]) { f in
+            let model = try await store.loggedModel(try f.string("model_id"))
+            try await store.log(model.runID, tags: [LoggedModel.tagPrefix + model.id: nil])
+            return [:]
+        }
+        route("logged-models/:model_id/tags", [.patch]) { f in
+            let tags = try f.keyValues("tags")
+            _ = try await store.updateLoggedModel(try f.string("model_id")) { $0.tags.merge(tags) { _, new in new } }
+            return [:]
+        }
+        route("logged-models/:model_id/tags/:tag_key", [.delete]) { f in
+            let key = try f.string("tag_key")
+            _ = try await store.updateLoggedModel(try f.string("model_id")) { $0.tags[key] = nil }
+            return [:]
+        }
+        route("logged-models/:model_id/params", [.post]) { f in
+            let params = try f.keyValues("params")
+            _ = try await store.updateLoggedModel(try f.string("model_id")) { $0.params.merge(params) { _, new in new } }
+            return [:]
+        }
+    }
+
+    // The artifact proxy: `mlflow-artifacts:/<experiment>/<run>/artifacts/...` URIs resolve here.
+    let artifacts = router.group("/api/2.0/mlflow-artifacts/artifacts")
+    artifacts.get { request, _ in
+        let path = try artifactPath(request.uri.queryParameters["path"].map(String.init) ?? "")
+        let (folder, entries) = try await store.listArtifacts(path)
+        // Listed relative to the folder asked for; a file names itself.
+        let files = entries.map { e -> [String: Any] in
+            var out = encodeArtifact(e)
+            out["path"] = e.path == folder ? String(folder.split(separator: "/").last ?? "") : String(e.path.dropFirst(folder.isEmpty ? 0 : folder.count + 1))
+            return out
+        }
+        return try json(["files": files])
+    }
+    artifacts.get("**") { request, context in
+        let (record, path) = try await store.artifactTarget(context.parameters.getCatchAll().joined(separator: "/"))
+        let file = try await store.artifactFile(record, path: path)
+        let body = try await FileIO().loadFile(path: file, context: context)
+        return Response(status: .ok, headers: [.contentType: "application/octet-stream"], body: body)
+    }
+    artifacts.put("**") { request, context in
+        let (record, path) = try await store.artifactTarget(context.parameters.getCatchAll().joined(separator: "/"))
+        let target = try await store.artifactUploadPath(record, path: path)
+        // Written beside the target and renamed over it: a reader never sees half a file.
+        let temporary = (target as NSString).deletingLastPathComponent + "/.gitml-upload-" + UUID().uuidString
+        do {
+            try await FileIO().writeFile(contents: request.body, path: temporary, context: context)
+            guard rename(temporary, target) == 0 else {
+                throw MLflowError(.internalError, "cannot store artifact \(path): \(String(cString: strerror(errno)))")
+            }
+        } catch {
+            unlink(temporary)
+            throw error
+        }
+        return try json([:])
     }
     return router
 }
@@ -113,13 +253,13 @@ public func buildRouter(store: TrackingStore, token: String? = nil) -> Router<Ba
 /// The request's fields: the JSON body of a POST, or the query of a GET.
 struct Fields: Sendable {
     /// Decoded JSON values; Sendable as they are plain property-list values.
-    nonisolated(unsafe) let values: [String: Any]
+    nonisolated(unsafe) var values: [String: Any]
     static let maxBody = 16 << 20
 
     static func read(_ request: Request, context: BasicRequestContext) async throws -> Fields {
         var values: [String: Any] = [:]
         for (k, v) in request.uri.queryParameters { values[String(k)] = String(v) }
-        if request.method == .post {
+        if request.method == .post || request.method == .patch || request.method == .delete {
             let buffer: ByteBuffer
             do { buffer = try await request.body.collect(upTo: maxBody) } catch {
                 throw MLflowError(.invalidParameterValue, "The request body is larger than \(maxBody) bytes")
@@ -203,10 +343,39 @@ func encode(_ e: Experiment) -> [String: Any] {
      "tags": e.tags.sorted { $0.key < $1.key }.map { ["key": $0.key, "value": $0.value] }]
 }
 
+let datasetTagPrefix = "mlflow.gitml.dataset."
+let logModelHistoryTag = "mlflow.log-model.history"
+
+/// A run's artifacts as MLflow's artifact proxy names them; the client resolves it against
+/// the tracking URI to `/api/2.0/mlflow-artifacts/artifacts/<experiment>/<run>/artifacts`.
+func artifactURI(_ r: RunView) -> String { "mlflow-artifacts:/\(r.experimentID)/\(r.id)/artifacts" }
+
+func artifactPath(_ given: String) throws -> String {
+    guard let clean = Workspace.validArtifactPath(given) else {
+        throw MLflowError(.invalidParameterValue, "Invalid artifact path '\(given)': '.' and '..' are not allowed")
+    }
+    return clean
+}
+
+func encodeArtifact(_ e: ArtifactEntry) -> [String: Any] {
+    var out: [String: Any] = ["path": e.path, "is_dir": e.isDirectory]
+    if let size = e.size { out["file_size"] = size }
+    return out
+}
+
+func encode(_ m: LoggedModel) -> [String: Any] {
+    var info: [String: Any] = ["model_id": m.id, "experiment_id": m.experimentID, "name": m.name, "source_run_id": m.runID,
+                               "creation_timestamp_ms": m.creationTime, "last_updated_timestamp_ms": m.lastUpdateTime,
+                               "artifact_uri": "mlflow-artifacts:/\(m.experimentID)/models/\(m.id)/artifacts", "status": m.status,
+                               "tags": m.tags.sorted { $0.key < $1.key }.map { ["key": $0.key, "value": $0.value] }]
+    if let type = m.modelType { info["model_type"] = type }
+    return ["info": info, "data": ["params": m.params.sorted { $0.key < $1.key }.map { ["key": $0.key, "value": $0.value] }, "metrics": [Any]()]]
+}
+
 func encodeInfo(_ r: RunView) -> [String: Any] {
     var info: [String: Any] = ["run_id": r.id, "run_uuid": r.id, "run_name": r.name, "experiment_id": r.experimentID, "user_id": r.user,
-                               "status": r.status, "start_time": r.startTime, "artifact_uri": "gitml:/runs/\(r.id)/artifacts",
-                               "lifecycle_stage": "active"]
+                               "status": r.status, "start_time": r.startTime, "artifact_uri": artifactURI(r),
+                               "lifecycle_stage": r.lifecycleStage]
     if let end = r.endTime { info["end_time"] = end }
     return info
 }
@@ -231,19 +400,29 @@ func encode(_ r: RunView) -> [String: Any] {
     }
     var tags = r.tags
     tags["mlflow.runName"] = tags["mlflow.runName"] ?? r.name
+    var datasets: [Any] = [], models: [Any] = []
+    for (key, value) in tags.sorted(by: { $0.key < $1.key }) {
+        if key.hasPrefix(datasetTagPrefix), let input = try? JSONSerialization.jsonObject(with: Data(value.utf8)) {
+            datasets.append(input)
+        } else if key.hasPrefix(LoggedModel.tagPrefix) {
+            models.append(["model_id": String(key.dropFirst(LoggedModel.tagPrefix.count)), "step": 0])
+        }
+    }
     return ["info": encodeInfo(r),
             "data": ["metrics": latest.values.sorted { $0.key < $1.key }.map(encodeMetric),
                      "params": r.params.sorted { $0.key < $1.key }.map { ["key": $0.key, "value": $0.value] },
-                     "tags": tags.sorted { $0.key < $1.key }.map { ["key": $0.key, "value": $0.value] }],
-            "inputs": [String: Any]()]
+                     "tags": tags.filter { !$0.key.hasPrefix(datasetTagPrefix) && !$0.key.hasPrefix(LoggedModel.tagPrefix) }
+                        .sorted { $0.key < $1.key }.map { ["key": $0.key, "value": $0.value] }],
+            "inputs": ["dataset_inputs": datasets],
+            "outputs": ["model_outputs": models]]
 }
 
 /// The tracking server as a Hummingbird application on `host:port` (0: a free port,
 /// reported to `onRunning`).
-public func buildApplication(store: TrackingStore, host: String, port: Int, token: String? = nil,
+public func buildApplication(store: TrackingStore, host: String, port: Int, token: String? = nil, logger: Logger? = nil,
                              onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
     Application(router: buildRouter(store: store, token: token), configuration: .init(address: .hostname(host, port: port), serverName: "git-ml"),
-                onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) })
+                onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) }, logger: logger)
 }
 
 /// Refuses requests without the server's bearer token.

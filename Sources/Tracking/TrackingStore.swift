@@ -9,6 +9,7 @@ public struct RunView: Sendable {
     public var user: String
     /// MLflow's status names: RUNNING, FINISHED, FAILED, KILLED, SCHEDULED.
     public var status: String
+    public var lifecycleStage: String
     public var startTime: Int64
     public var endTime: Int64?
     public var metrics: [MetricPoint]
@@ -17,14 +18,24 @@ public struct RunView: Sendable {
 }
 
 /// The tracking API's state: the workspace (one libgit2 handle, used by one task at
-/// a time, which the actor guarantees) and the runs this server started.
+/// a time, which the actor guarantees), the runs this server started, and what it has
+/// read of each running run's metrics file (so a request reads only what is new).
 public actor TrackingStore {
     let workspace: Workspace
     /// Runs created through this server and not yet ended.
-    var live: [String: LiveRun] = [:]
-    /// When each live run's record was last brought up to date in git.
+    var owned: [String: LiveRun] = [:]
+    /// When each owned run's record was last brought up to date in git.
     var checkpointed: [String: Date] = [:]
+    /// Running runs (owned, or run by another git-ml process) as read so far.
+    var running: [String: RunningState] = [:]
     static let checkpointInterval: TimeInterval = 5
+
+    struct RunningState {
+        var record: RunRecord
+        var parser = MetricsParser()
+        var offset: off_t = 0
+        let metricsPath: String
+    }
 
     public init(directory: String, environment: [String: String]) throws {
         workspace = try Workspace.open(at: directory, environment: environment)
@@ -61,12 +72,14 @@ public actor TrackingStore {
 
     /// `view`: ACTIVE_ONLY, DELETED_ONLY or ALL.
     public func experiments(view: String) throws -> [Experiment] {
-        try workspace.experiments().filter { e in
-            switch view {
-            case "DELETED_ONLY": return e.lifecycleStage == "deleted"
-            case "ALL": return true
-            default: return e.lifecycleStage == "active"
-            }
+        try workspace.experiments().filter { Self.matches(stage: $0.lifecycleStage, view: view) }
+    }
+
+    static func matches(stage: String, view: String) -> Bool {
+        switch view {
+        case "DELETED_ONLY": return stage == "deleted"
+        case "ALL": return true
+        default: return stage == "active"
         }
     }
 
@@ -91,109 +104,357 @@ public actor TrackingStore {
         request.tags = tags
         let start = startTime.map { Date(timeIntervalSince1970: Double($0) / 1000) } ?? Date()
         let run = try mapped { try workspace.startRun(request, at: start) }
-        live[run.record.id] = run
+        owned[run.record.id] = run
         return try view(run.record.id)
     }
 
     public func run(_ id: String) throws -> RunView { try view(id) }
 
     /// Appends metrics, params and tags to a running run (one this server started, or
-    /// one another git-ml process is running in this repository).
-    public func log(_ id: String, metrics: [MetricPoint] = [], params: [String: String] = [:], tags: [String: String] = [:]) throws {
-        let current = try view(id)
-        guard current.status == "RUNNING" else {
-            throw MLflowError(.invalidParameterValue, "The run \(id) must be in the 'active' state. Current state is \(current.status).")
+    /// one another git-ml process is running in this repository). Tags with a nil value
+    /// are deleted. Tags of a run that has ended are changed in its record.
+    public func log(_ id: String, metrics: [MetricPoint] = [], params: [String: String] = [:], tags: [String: String?] = [:]) throws {
+        guard let state = try runningState(id) else {
+            let record = try loadRecord(id)
+            try requireActive(record)
+            guard metrics.isEmpty, params.isEmpty else {
+                throw MLflowError(.invalidParameterValue,
+                                  "The run \(id) has ended (\(record.status.rawValue)); git-ml keeps a finished run's metrics and params as recorded. Tags can still be set.")
+            }
+            if !tags.isEmpty {
+                try mapped {
+                    try workspace.amendRecord(id, message: "tags") { r in
+                        for (k, v) in tags { r.tags[k] = v }
+                    }
+                }
+            }
+            return
         }
+        try requireActive(state.record)
+        var current = state.record.params
+        current.merge(state.parser.params) { _, new in new }
         for (k, v) in params {
-            if let old = current.params[k], old != v {
+            if let old = current[k], old != v {
                 throw MLflowError(.invalidParameterValue,
                                   "Changing param values is not allowed. Param with key='\(k)' was already logged with value='\(old)' for run ID='\(id)'. Attempted logging new value '\(v)'.")
             }
         }
         var lines: [[String: Any]] = metrics.map { ["key": $0.key, "value": encodeValue($0.value), "step": $0.step, "timestamp": $0.timestamp] }
         lines += params.sorted { $0.key < $1.key }.map { ["param": $0.key, "value": $0.value] }
-        lines += tags.sorted { $0.key < $1.key }.map { ["tag": $0.key, "value": $0.value] }
+        lines += tags.sorted { $0.key < $1.key }.map { ["tag": $0.key, "value": $0.value.map { $0 as Any } ?? NSNull()] }
         guard !lines.isEmpty else { return }
-        try mapped { try workspace.appendToMetrics(metricsPath: workspace.liveFolder(id) + "/metrics.jsonl", lines: lines) }
+        try mapped { try workspace.appendToMetrics(metricsPath: state.metricsPath, lines: lines) }
         // A run this server owns is brought up to date in git every few seconds.
-        if let run = live[id], Date().timeIntervalSince(checkpointed[id] ?? run.record.startTime) >= Self.checkpointInterval {
+        if let run = owned[id], Date().timeIntervalSince(checkpointed[id] ?? run.record.startTime) >= Self.checkpointInterval {
             checkpointed[id] = Date()
             try? workspace.checkpointRun(run)
         }
     }
 
+    /// Metric points that repeat one already logged (same key, step, timestamp and value) are
+    /// dropped, as MLflow's stores do: the client logs a model's metrics again with its id.
+    public func logDeduplicated(_ id: String, metrics: [MetricPoint], params: [String: String], tags: [String: String]) throws {
+        var fresh = metrics
+        if let state = try runningState(id), !metrics.isEmpty {
+            let seen = Set(state.parser.points.map { "\($0.key)\u{0}\($0.step)\u{0}\($0.timestamp)\u{0}\($0.value.bitPattern)" })
+            fresh = metrics.filter { !seen.contains("\($0.key)\u{0}\($0.step)\u{0}\($0.timestamp)\u{0}\($0.value.bitPattern)") }
+        }
+        try log(id, metrics: fresh, params: params, tags: tags.mapValues { Optional($0) })
+    }
+
+    func requireActive(_ record: RunRecord) throws {
+        if record.lifecycleStage == "deleted" {
+            throw MLflowError(.invalidParameterValue, "The run \(record.id) must be in the 'active' state. Current state is deleted.")
+        }
+    }
+
     /// Ends a run this server started (FINISHED, FAILED or KILLED): its final record is written.
     public func update(_ id: String, status: String?, endTime: Int64?, name: String?) throws -> RunView {
-        _ = try view(id)
-        guard let status, status != "RUNNING" else { return try view(id) }
-        guard let run = live[id] else {
-            // Another git-ml process owns it (`git ml run`); it writes the end itself.
+        let current = try view(id)
+        if let status, !["RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED"].contains(status) {
+            throw MLflowError(.invalidParameterValue, "Invalid value \(status) for parameter 'status'")
+        }
+        guard let run = owned[id] else {
+            // Another git-ml process owns a running run (`git ml run`) and writes its end itself;
+            // a finished run can be renamed.
+            if let name, current.status != "RUNNING", name != current.name {
+                try mapped { try workspace.amendRecord(id, message: "renamed") { $0.name = name } }
+            }
             return try view(id)
         }
-        let mapped: RunRecord.Status
-        switch status {
-        case "FINISHED": mapped = .completed
-        case "FAILED": mapped = .failed
-        case "KILLED": mapped = .canceled
-        default: throw MLflowError(.invalidParameterValue, "Invalid value \(status) for parameter 'status'")
-        }
-        let end = endTime.map { Date(timeIntervalSince1970: Double($0) / 1000) } ?? Date()
         if let name { run.update { $0.name = name } }
-        let outcome = RunOutcome(status: mapped, exitCode: mapped == .completed ? 0 : 1,
-                                 reason: mapped == .completed ? nil : "ended as \(status) through the tracking API",
+        guard let status, status != "RUNNING", status != "SCHEDULED" else { return try view(id) }
+        let ended: RunRecord.Status = status == "FINISHED" ? .completed : status == "FAILED" ? .failed : .canceled
+        let end = endTime.map { Date(timeIntervalSince1970: Double($0) / 1000) } ?? Date()
+        let outcome = RunOutcome(status: ended, exitCode: ended == .completed ? 0 : 1,
+                                 reason: ended == .completed ? nil : "ended as \(status) through the tracking API",
                                  wallSeconds: end.timeIntervalSince(run.record.startTime), cpuSeconds: 0, peakMemoryBytes: 0)
-        _ = try self.mapped { try workspace.finishRun(run, outcome: outcome, end: end) }
-        live[id] = nil
+        _ = try mapped { try workspace.finishRun(run, outcome: outcome, end: end) }
+        owned[id] = nil
         checkpointed[id] = nil
+        running[id] = nil
         return try view(id)
+    }
+
+    /// Marks a run deleted or active again (MLflow's lifecycle stage); the record is kept.
+    public func setLifecycle(_ id: String, deleted: Bool) throws {
+        if let run = owned[id] {
+            run.update { $0.lifecycleStage = deleted ? "deleted" : nil }
+            running[id]?.record.lifecycleStage = deleted ? "deleted" : nil
+            return
+        }
+        if try runningState(id) != nil {
+            throw MLflowError(.invalidParameterValue, "The run \(id) is running in another git-ml process; delete or restore it once it has ended")
+        }
+        try mapped { try workspace.amendRecord(id, message: deleted ? "deleted" : "restored") { $0.lifecycleStage = deleted ? "deleted" : nil } }
     }
 
     public func metricHistory(_ id: String, key: String) throws -> [MetricPoint] {
         try view(id).metrics.filter { $0.key == key }
     }
 
-    public func searchRuns(experimentIDs: [String], maxResults: Int) throws -> [RunView] {
+    public func searchRuns(experimentIDs: [String], view: String, maxResults: Int) throws -> [RunView] {
         let names = try Set(experimentIDs.map { try experiment(id: $0).name })
-        return try workspace.listRuns().filter { names.contains($0.experiment) }.prefix(maxResults).map { try view($0.id) }
+        var out: [RunView] = []
+        for summary in try workspace.listRuns() where names.contains(summary.experiment) {
+            let run = try self.view(summary.id)
+            guard Self.matches(stage: run.lifecycleStage, view: view) else { continue }
+            out.append(run)
+            if out.count >= maxResults { break }
+        }
+        return out
+    }
+
+    // MARK: artifacts
+
+    /// The run and the path within its artifacts that an `mlflow-artifacts` path names:
+    /// `<experiment>/<run>/artifacts/<path>` or `<experiment>/models/<model>/artifacts/<path>`.
+    public func artifactTarget(_ path: String) throws -> (run: RunRecord, path: String) {
+        let (run, clean, _) = try artifactTargetDetail(path)
+        return (run, clean)
+    }
+
+    /// As `artifactTarget`, and whether the path came through a logged model.
+    func artifactTargetDetail(_ path: String) throws -> (run: RunRecord, path: String, viaModel: Bool) {
+        let parts = path.split(separator: "/").map(String.init)
+        var runID: String, rest: ArraySlice<String>, prefix = ""
+        if parts.count >= 3, parts[2] == "artifacts" {
+            runID = parts[1]; rest = parts[3...]
+        } else if parts.count >= 4, parts[1] == "models", parts[3] == "artifacts" {
+            let model = try loggedModel(parts[2])
+            runID = model.runID; rest = parts[4...]; prefix = model.folder
+        } else {
+            throw MLflowError(.invalidParameterValue, "Invalid artifact path '\(path)': expected <experiment>/<run>/artifacts/<path>")
+        }
+        let joined = ([prefix] + rest).filter { !$0.isEmpty }.joined(separator: "/")
+        guard let clean = Workspace.validArtifactPath(joined) else {
+            throw MLflowError(.invalidParameterValue, "Invalid artifact path '\(path)': '.' and '..' are not allowed")
+        }
+        return (try loadRecord(runID), clean, !prefix.isEmpty)
+    }
+
+    /// The artifacts under an `mlflow-artifacts` path. As in MLflow 3, a run's own listing
+    /// leaves out its logged models' folders (the client lists those through the model),
+    /// though the files are in the run's outputs.
+    public func listArtifacts(_ path: String) throws -> (folder: String, entries: [ArtifactEntry]) {
+        let (record, folder, viaModel) = try artifactTargetDetail(path)
+        var entries = try mapped { try workspace.artifacts(of: record, under: folder) }
+        if !viaModel {
+            let models = Set(try view(record.id).tags.compactMap { k, v -> String? in
+                guard k.hasPrefix(LoggedModel.tagPrefix) else { return nil }
+                return (try? JSONDecoder().decode(LoggedModel.self, from: Data(v.utf8)))?.folder
+            })
+            let top = folder.split(separator: "/").first.map(String.init)
+            if let top, models.contains(top) { return (folder, []) }
+            entries.removeAll { models.contains($0.path) }
+        }
+        return (folder, entries)
+    }
+
+    public func artifactFile(_ record: RunRecord, path: String) throws -> String {
+        guard let file = try mapped({ try workspace.artifactFile(of: record, path: path) }) else {
+            throw MLflowError(.resourceDoesNotExist, "No artifact '\(path)' in run \(record.id)")
+        }
+        return file
+    }
+
+    public func artifactUploadPath(_ record: RunRecord, path: String) throws -> String {
+        guard record.status == .running, try runningState(record.id) != nil else {
+            throw MLflowError(.invalidParameterValue, "The run \(record.id) has ended; its artifacts are stored and can no longer change")
+        }
+        guard !path.isEmpty else { throw MLflowError(.invalidParameterValue, "An artifact upload needs a file path") }
+        return try mapped { try workspace.artifactUploadPath(runID: record.id, path: path) }
+    }
+
+    // MARK: logged models (MLflow 3's log_model)
+
+    /// Creates a logged model for a run; its files are the run's artifacts under `<name>/`.
+    public func createLoggedModel(experimentID: String, name: String?, runID: String?, modelType: String?,
+                                  params: [String: String], tags: [String: String]) throws -> LoggedModel {
+        guard let runID else {
+            throw MLflowError(.invalidParameterValue, "git-ml keeps a model's files in a run: log the model inside a run (source_run_id)")
+        }
+        let record = try loadRecord(runID)
+        let name = name.flatMap { Workspace.validArtifactPath($0) }.flatMap { $0.isEmpty ? nil : $0 } ?? "model"
+        let now = Self.ms(Date())
+        var suffix = ""
+        for _ in 0..<8 { suffix.append("0123456789abcdefghjkmnpqrstvwxyz".randomElement()!) }
+        let model = LoggedModel(id: "m-\(record.id)-\(suffix)", experimentID: experimentID, name: name, runID: record.id,
+                                modelType: modelType, status: "LOGGED_MODEL_PENDING", creationTime: now, lastUpdateTime: now,
+                                tags: tags, params: params)
+        try save(model)
+        return model
+    }
+
+    public func loggedModel(_ id: String) throws -> LoggedModel {
+        // Model ids carry their run's id: m-<run id>-<suffix>.
+        let parts = id.split(separator: "-")
+        guard parts.count == 3, parts[0] == "m", let run = try? view(String(parts[1])),
+              let json = run.tags[LoggedModel.tagPrefix + id],
+              let model = try? JSONDecoder().decode(LoggedModel.self, from: Data(json.utf8)) else {
+            throw MLflowError(.resourceDoesNotExist, "Logged model with ID '\(id)' not found.")
+        }
+        return model
+    }
+
+    public func updateLoggedModel(_ id: String, change: @Sendable (inout LoggedModel) -> Void) throws -> LoggedModel {
+        var model = try loggedModel(id)
+        change(&model)
+        model.lastUpdateTime = Self.ms(Date())
+        try save(model)
+        return model
+    }
+
+    public func loggedModels(experimentIDs: [String]) throws -> [LoggedModel] {
+        var out: [LoggedModel] = []
+        for summary in try workspace.listRuns() where experimentIDs.isEmpty || experimentIDs.contains(Workspace.experimentID(for: summary.experiment)) {
+            let tags = try view(summary.id).tags
+            for (k, v) in tags where k.hasPrefix(LoggedModel.tagPrefix) {
+                if let m = try? JSONDecoder().decode(LoggedModel.self, from: Data(v.utf8)) { out.append(m) }
+            }
+        }
+        return out.sorted { $0.creationTime > $1.creationTime }
+    }
+
+    func save(_ model: LoggedModel) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let json = String(decoding: try encoder.encode(model), as: UTF8.self)
+        try log(model.runID, tags: [LoggedModel.tagPrefix + model.id: json])
     }
 
     // MARK: views
 
-    func view(_ id: String) throws -> RunView {
+    /// A running run's state, read up to the end of its metrics file; nil once it has ended.
+    func runningState(_ id: String) throws -> RunningState? {
+        if var state = running[id] {
+            if Self.readNew(&state) {
+                running[id] = state
+                return state
+            }
+            running[id] = nil
+        }
+        let record = try owned[id]?.record ?? loadRecord(id)
+        guard record.status == .running, owned[id] != nil || !workspace.isLost(id: record.id, host: record.host) else { return nil }
+        var state = RunningState(record: record, metricsPath: workspace.liveFolder(id) + "/metrics.jsonl")
+        guard Self.readNew(&state) else { return nil }
+        running[id] = state
+        return state
+    }
+
+    /// Feeds what was appended to the metrics file since the last read; false when it is gone.
+    static func readNew(_ state: inout RunningState) -> Bool {
+        let fd = open(state.metricsPath, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, state.offset) }
+            guard n > 0 else { break }
+            state.parser.feed(Data(buffer[0..<n]))
+            state.offset += off_t(n)
+        }
+        return true
+    }
+
+    func loadRecord(_ id: String) throws -> RunRecord {
         let record: RunRecord
         do { record = try workspace.record(id) } catch let e as WorkspaceError where e.code == .unknownRun || e.code == .ambiguousRun {
             throw MLflowError(.resourceDoesNotExist, "Run '\(id)' not found")
         }
         guard record.id == id else { throw MLflowError(.resourceDoesNotExist, "Run '\(id)' not found") }
-        var params = record.params, tags = record.tags
-        var metrics: [MetricPoint] = []
-        if record.status == .running, let data = FileManager.default.contents(atPath: workspace.liveFolder(id) + "/metrics.jsonl") {
-            var parser = MetricsParser()
-            parser.feed(data)
-            parser.finish()
-            metrics = parser.points
-            params.merge(parser.params) { _, new in new }
-            tags.merge(parser.tags) { _, new in new }
+        return record
+    }
+
+    func view(_ id: String) throws -> RunView {
+        var record: RunRecord
+        var metrics: [MetricPoint]
+        if let state = try runningState(id) {
+            record = owned[id]?.record ?? state.record
+            metrics = state.parser.points
+            record.params.merge(state.parser.params) { _, new in new }
+            record.tags = record.tagsIncludingLive(state)
         } else {
+            record = try loadRecord(id)
             metrics = (try? workspace.metricSeries(of: record)) ?? []
         }
         let status: String
         switch record.status {
-        case .running: status = workspace.isLost(id: record.id, host: record.host) ? "FAILED" : "RUNNING"
+        case .running: status = "RUNNING"
         case .queued: status = "SCHEDULED"
         case .completed: status = "FINISHED"
         case .failed, .lost: status = "FAILED"
         case .canceled, .stoppedByPolicy: status = "KILLED"
         }
         return RunView(id: record.id, name: record.name, experimentID: Workspace.experimentID(for: record.experiment), user: record.user,
-                       status: status, startTime: Self.ms(record.startTime), endTime: record.endTime.map(Self.ms),
-                       metrics: metrics, params: params, tags: tags)
+                       status: status, lifecycleStage: record.lifecycleStage ?? "active",
+                       startTime: Self.ms(record.startTime), endTime: record.endTime.map(Self.ms),
+                       metrics: metrics, params: record.params, tags: record.tags)
     }
 
     /// Turns a workspace error into MLflow's error shape.
     func mapped<T>(_ body: () throws -> T) throws -> T {
         do { return try body() } catch let e as WorkspaceError {
-            throw MLflowError(e.code == .invalidArgument || e.code == .badConfig ? .invalidParameterValue : .internalError, e.message)
+            switch e.code {
+            case .invalidArgument, .badConfig: throw MLflowError(.invalidParameterValue, e.message)
+            case .unknownRun, .ambiguousRun: throw MLflowError(.resourceDoesNotExist, e.message)
+            default: throw MLflowError(.internalError, e.message)
+            }
         }
+    }
+}
+
+extension RunRecord {
+    /// The record's tags with those a running run has logged since (set or deleted).
+    func tagsIncludingLive(_ state: TrackingStore.RunningState?) -> [String: String] {
+        guard let state else { return tags }
+        var out = tags
+        out.merge(state.parser.tags) { _, new in new }
+        for key in state.parser.deletedTags where state.parser.tags[key] == nil { out[key] = nil }
+        return out
+    }
+}
+
+/// An MLflow 3 logged model: its files live in its run's artifacts under `folder`, its
+/// metadata in a run tag (`mlflow.gitml.loggedModel.<id>`), so both travel with the record.
+public struct LoggedModel: Codable, Sendable {
+    static let tagPrefix = "mlflow.gitml.loggedModel."
+    public var id: String
+    public var experimentID: String
+    public var name: String
+    public var runID: String
+    public var modelType: String?
+    /// LOGGED_MODEL_PENDING, LOGGED_MODEL_READY or LOGGED_MODEL_UPLOAD_FAILED.
+    public var status: String
+    public var creationTime: Int64
+    public var lastUpdateTime: Int64
+    public var tags: [String: String]
+    public var params: [String: String]
+    /// The folder in the run's artifacts.
+    public var folder: String { name }
+
+    enum CodingKeys: String, CodingKey {
+        case id = "model_id", experimentID = "experiment_id", name, runID = "source_run_id", modelType = "model_type", status
+        case creationTime = "creation_timestamp_ms", lastUpdateTime = "last_updated_timestamp_ms", tags, params
     }
 }

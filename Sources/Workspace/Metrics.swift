@@ -19,12 +19,14 @@ public struct MetricPoint: Sendable, Equatable {
 ///
 /// Accepted lines: `{"key": "loss", "value": 0.3, "step": 1, "timestamp": 1700000000000}`
 /// (step and timestamp optional), `{"param": "lr", "value": "0.1"}` and
-/// `{"tag": "team", "value": "vision"}`. Anything else (not JSON, NaN, a missing
+/// `{"tag": "team", "value": "vision"}` (a null value removes the tag). Anything else (not JSON, NaN, a missing
 /// key, a non-numeric value) is skipped and counted; the run goes on.
 public struct MetricsParser: Sendable {
     public private(set) var points: [MetricPoint] = []
     public private(set) var params: [String: String] = [:]
     public private(set) var tags: [String: String] = [:]
+    /// Tags removed by a `{"tag": k, "value": null}` line (MLflow's delete-tag).
+    public private(set) var deletedTags: Set<String> = []
     public private(set) var skipped = 0
     var pending = Data()
     var stepCounters: [String: Int] = [:]
@@ -74,6 +76,12 @@ public struct MetricsParser: Sendable {
             return nil
         }
         if let key = object["tag"] as? String, !key.isEmpty, let value = object["value"] {
+            if value is NSNull {
+                tags[key] = nil
+                deletedTags.insert(key)
+                return nil
+            }
+            deletedTags.remove(key)
             tags[key] = Self.text(value)
             return nil
         }

@@ -144,6 +144,9 @@ public struct RunRecord: Codable, Sendable, Equatable {
     public var job: Job?
     public var inputs: [Input]?
     public var environment: Environment?
+    /// `deleted` when the run was deleted through the tracking API (MLflow's lifecycle
+    /// stage); absent for an active run. A deleted run is kept and can be restored.
+    public var lifecycleStage: String?
     public var gitmlVersion: String
 
     enum CodingKeys: String, CodingKey {
@@ -155,6 +158,7 @@ public struct RunRecord: Codable, Sendable, Equatable {
         case code, params, tags, metrics
         case metricsSkipped = "metrics_skipped"
         case outputs, resources, compute, job, inputs, environment
+        case lifecycleStage = "lifecycle_stage"
         case gitmlVersion = "gitml_version"
     }
 

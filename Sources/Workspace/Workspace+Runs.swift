@@ -103,6 +103,39 @@ extension Workspace {
     /// The live folder of a run.
     public func liveFolder(_ id: String) -> String { stateDirectory + "/runs/" + id }
 
+    /// The folder a running run's outputs are written to (GITML_OUTPUTS), as any process sees it.
+    public func liveOutputsFolder(_ id: String) -> String {
+        let folder = liveFolder(id)
+        if let data = FileManager.default.contents(atPath: folder + "/outputs.path"), let path = String(data: data, encoding: .utf8), !path.isEmpty {
+            return path
+        }
+        return folder + "/outputs"
+    }
+
+    /// Changes a finished run's record (tags, name, lifecycle stage) as a new commit on its
+    /// ref with the same tree otherwise, by compare-and-swap. A running run is changed
+    /// through its metrics file instead, by the process that owns it.
+    @discardableResult
+    public func amendRecord(_ id: String, message: String, _ change: (inout RunRecord) throws -> Void) throws -> RunRecord {
+        try git {
+            try repository.retryingOnContention {
+                let ref = Self.runRef(id)
+                guard let old = try repository.referenceTarget(ref) else {
+                    throw WorkspaceError(.unknownRun, "no run \(id)")
+                }
+                let info = try repository.readCommit(old)
+                var record = try readRecord(commit: old)
+                try change(&record)
+                var entries = try repository.readTree(info.tree).filter { $0.name != "run.json" }
+                entries.append(TreeEntry(name: "run.json", id: try repository.writeBlob(try record.encoded()), mode: .blob))
+                let commit = try repository.createCommit(tree: try repository.writeTree(entries), parents: info.parents,
+                                                         message: "git-ml run \(id): \(message)\n", author: signature, time: Date())
+                try repository.updateReference(ref, to: commit, expected: old, message: "git-ml: run \(message)")
+                return record
+            }
+        }
+    }
+
     /// Records the start of a run: snapshots the code, makes the live folder and
     /// writes the `running` record. (The note on the commit is written at the end.)
     public func startRun(_ request: RunRequest, at start: Date = Date()) throws -> LiveRun {
@@ -131,6 +164,10 @@ extension Workspace {
             params: request.params, tags: request.tags, metrics: [:], metricsSkipped: 0, outputs: [],
             compute: request.compute ?? "local", job: request.job, inputs: request.inputs.isEmpty ? nil : request.inputs,
             gitmlVersion: gitmlVersion)
+        if let custom = request.outputsFolder {
+            // Other processes (a tracking server) find a job's GITML_OUTPUTS here.
+            try writeFileAtomically(Data(custom.utf8), to: folder + "/outputs.path")
+        }
         let commit = try writeRecord(record, files: RecordFiles(jobSpec: request.jobSpec), expected: nil)
         return LiveRun(record: record, folder: folder, request: request, commit: commit, lockFD: lockFD)
     }
@@ -182,6 +219,7 @@ extension Workspace {
         record.metricsSkipped = parser.skipped
         record.params.merge(parser.params) { _, new in new }
         record.tags.merge(parser.tags) { _, new in new }
+        for key in parser.deletedTags { record.tags[key] = nil }
         var files = RecordFiles(metricsSeries: parser.points.isEmpty ? nil : parser.seriesFile())
         files.jobSpec = live.request.jobSpec
         return files

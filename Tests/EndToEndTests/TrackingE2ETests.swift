@@ -104,4 +104,94 @@ struct TrackingE2ETests {
         let denied = try exec([Self.python, "-c", script], cwd: repo.root, env: ["MLFLOW_TRACKING_URI": url, "MLFLOW_TRACKING_TOKEN": "wrong"])
         #expect(denied.status != 0 && denied.stderr.contains("UNAUTHENTICATED"), "\(denied.stderr.suffix(300))")
     }
+
+    @Test("an unmodified script (log_param, log_metric, log_artifact, no start_run) records into its git ml run")
+    func unmodifiedScriptInRun() throws {
+        let repo = try TestRepo()
+        try repo.write("train.py", """
+        import mlflow
+        mlflow.log_param("lr", 0.1)
+        for i in range(3):
+            mlflow.log_metric("loss", 1.0 / (i + 1), step=i)
+        with open("note.txt", "w") as f:
+            f.write("hello from mlflow\\n")
+        mlflow.log_artifact("note.txt")
+        mlflow.log_artifact("note.txt", artifact_path="sub")
+        print("OUT", mlflow.active_run().info.run_id, mlflow.active_run().info.experiment_id)
+        """)
+        let r = try repo.ml(["run", "--", Self.python, "train.py"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let id = try #require(runID(from: r.stderr))
+        let out = r.stdout.split(separator: "\n").first { $0.hasPrefix("OUT ") }
+        #expect(out == "OUT \(id) 0", "the script attaches to the git-ml run: \(r.stdout)")
+        #expect(r.stderr.contains("loss="), "metrics logged through the API show live: \(r.stderr)")
+        let record = try repo.record(id)
+        #expect(record["status"] as? String == "completed")
+        #expect((record["params"] as? [String: String])?["lr"] == "0.1")
+        #expect(((record["metrics"] as? [String: [String: Any]])?["loss"])?["steps"] as? Int == 3)
+        let dir = repo.root + "/restored"
+        #expect(try repo.ml("checkout", id, "--outputs", dir).status == 0)
+        #expect(FileManager.default.contents(atPath: dir + "/note.txt") == Data("hello from mlflow\n".utf8))
+        #expect(FileManager.default.contents(atPath: dir + "/sub/note.txt") == Data("hello from mlflow\n".utf8))
+    }
+
+    @Test("autolog with scikit-learn records params, metrics and the model; the model loads back through git ml serve")
+    func sklearnAutologAndModels() throws {
+        let repo = try TestRepo()
+        try repo.write("train.py", """
+        import mlflow, mlflow.sklearn
+        from sklearn.datasets import load_iris
+        from sklearn.linear_model import LogisticRegression
+        mlflow.sklearn.autolog(log_input_examples=False)
+        X, y = load_iris(return_X_y=True)
+        LogisticRegression(max_iter=300, C=0.5).fit(X, y)
+        """)
+        let r = try repo.ml(["run", "--", Self.python, "train.py"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let id = try #require(runID(from: r.stderr))
+        let record = try repo.record(id)
+        #expect((record["params"] as? [String: String])?["C"] == "0.5", "autolog's params")
+        #expect((record["metrics"] as? [String: Any])?["training_accuracy_score"] != nil, "autolog's metrics")
+        let restored = repo.root + "/restored"
+        #expect(try repo.ml("checkout", id, "--outputs", restored).status == 0)
+        #expect(FileManager.default.fileExists(atPath: restored + "/model/MLmodel"), "the model is among the run's outputs")
+
+        let (server, url) = try serve(repo)
+        defer { server.interrupt(); server.waitUntilExit() }
+        let script = """
+        import mlflow, mlflow.sklearn
+        c = mlflow.MlflowClient()
+        rid = "\(id)"
+        print("OUT", sorted(f.path for f in c.list_artifacts(rid, "model")))
+        m = mlflow.sklearn.load_model(f"runs:/{rid}/model")
+        print("OUT", list(m.predict([[5.1, 3.5, 1.4, 0.2]])))
+        mid = c.get_run(rid).outputs.model_outputs[0].model_id
+        print("OUT", list(mlflow.sklearn.load_model(f"models:/{mid}").predict([[6.7, 3.0, 5.2, 2.3]])))
+        with mlflow.start_run() as run:
+            mlflow.sklearn.log_model(m, name="clf", serialization_format="cloudpickle")
+            mlflow.set_tag("temp", "1")
+        new = run.info.run_id
+        c.delete_tag(new, "temp")
+        c.delete_run(new)
+        print("OUT", c.get_run(new).info.lifecycle_stage, len(c.search_runs(["0"])), len(c.search_runs(["0"], run_view_type=3)))
+        c.restore_run(new)
+        print("OUT", c.get_run(new).info.lifecycle_stage, "temp" in c.get_run(new).data.tags)
+        print("OUT", sorted(f.path for f in c.list_artifacts(new, "clf")))
+        try:
+            c.get_run("00000000000000000000000000")
+        except mlflow.exceptions.MlflowException as e:
+            print("OUT", e.error_code)
+        """
+        let s = try exec([Self.python, "-c", script], cwd: repo.root, env: ["MLFLOW_TRACKING_URI": url])
+        #expect(s.status == 0, "\(s.stderr.suffix(2000))")
+        let lines = s.stdout.split(separator: "\n").filter { $0.hasPrefix("OUT ") }.map { String($0.dropFirst(4)) }
+        let files = "['model/MLmodel', 'model/conda.yaml', 'model/model.pkl', 'model/python_env.yaml', 'model/requirements.txt']"
+        #expect(lines == [files, "[np.int64(0)]", "[np.int64(2)]", "deleted 1 2", "active False",
+                          files.replacingOccurrences(of: "model/", with: "clf/"), "RESOURCE_DOES_NOT_EXIST"], "\(s.stdout)")
+        // The model logged through serve is in that run's record, as files and as a logged model.
+        let newID = try repo.runIDs().first { $0 != id }
+        let newRecord = try repo.record(try #require(newID))
+        #expect((newRecord["tags"] as? [String: String])?["temp"] == nil, "delete-tag reached the record")
+        #expect(((newRecord["outputs"] as? [[String: Any]])?.first?["files"] as? Int) == 5)
+    }
 }
