@@ -21,6 +21,9 @@ let package = Package(
         // HTTP server for the MLflow-compatible tracking API (`git ml serve`, and one per run):
         // SwiftNIO underneath; linking it costs git-ml about 1 ms at startup (measured).
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+        // SQLite for the query index (.git/ml/index.sqlite): statements, transactions, a busy
+        // timeout and cursors over the system's libsqlite3, rather than hand-written bindings.
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
         // Hummingbird's logger; git-ml sets its level so the embedded server stays quiet.
         .package(url: "https://github.com/apple/swift-log", from: "1.5.0"),
     ],
@@ -45,6 +48,7 @@ let package = Package(
         .target(name: "Workspace", dependencies: [
             "GitKit", "ObjectStore",
             .product(name: "Yams", package: "Yams"),
+            .product(name: "GRDB", package: "GRDB.swift"),
         ], exclude: ["Resources"]),
         // The MLflow-compatible tracking API over the git records (Hummingbird router and app).
         .target(name: "Tracking", dependencies: [

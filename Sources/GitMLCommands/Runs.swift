@@ -13,7 +13,11 @@ struct Runs: WorkspaceCommand {
           git ml runs
           git ml runs --status failed --status lost
           git ml runs --experiment tuning --commit main --limit 5
+          git ml runs --filter "metrics.acc > 0.9 and params.model = 'cnn'" --order-by "metrics.acc DESC"
+          git ml runs --filter "tags.team = 'cv' or (params.lr IN ('0.1', '0.01') and attributes.status = 'FINISHED')"
           git ml runs --json
+
+        Filters use MLflow's syntax (metrics., params., tags., attributes.; = != < <= > >= LIKE ILIKE IN NOT IN) with OR and parentheses besides; they run in the query index, .git/ml/index.sqlite (see git ml reindex).
         """)
 
     @Option(name: .long, help: ArgumentHelp("Only runs with this status (repeatable): \(RunRecord.Status.allCases.map(\.rawValue).joined(separator: ", ")).", valueName: "status"))
@@ -22,6 +26,10 @@ struct Runs: WorkspaceCommand {
     var experiment: String?
     @Option(name: .long, help: ArgumentHelp("Only runs made from this commit (any revision: HEAD, main, abc123).", valueName: "rev"))
     var commit: String?
+    @Option(name: .long, help: ArgumentHelp("Only runs that match this filter (MLflow's syntax, with OR and parentheses).", valueName: "expr"))
+    var filter: String?
+    @Option(name: .customLong("order-by"), help: ArgumentHelp("Order by a column, e.g. \"metrics.acc DESC\" (repeatable; newest first after them).", valueName: "column [ASC|DESC]"))
+    var orderBy: [String] = []
     @Option(name: .long, help: "Show at most this many (default 50; 0 for all).")
     var limit: Int = 50
     @OptionGroup var output: JSONOption
@@ -39,7 +47,10 @@ struct Runs: WorkspaceCommand {
         filter.experiment = experiment
         filter.commit = commit
         filter.limit = limit == 0 ? nil : limit
+        filter.search = self.filter
+        filter.orderBy = orderBy
         let runs = try workspace.listRuns(filter)
+        if let warning = workspace.indexWarning { Out.error("git-ml: warning: " + warning) }
         if output.json { Out.print(try Render.json(runs)); return }
         let t = Terminal.current
         if runs.isEmpty {

@@ -156,9 +156,21 @@ public func buildRouter(store: TrackingStore, token: String? = nil) -> Router<Ba
                 }
                 return s
             }
-            let runs = try await store.searchRuns(experimentIDs: ids, view: f.optionalString("run_view_type") ?? "ACTIVE_ONLY",
-                                                  maxResults: try f.optionalInt("max_results") ?? 1000)
-            return runs.isEmpty ? [:] : ["runs": runs.map(encode)]
+            let max = try f.optionalInt("max_results") ?? 1000
+            guard (1...50000).contains(max) else {
+                throw MLflowError(.invalidParameterValue, "Invalid value \(max) for parameter 'max_results': it must be at most 50000")
+            }
+            let offset = f.optionalString("page_token").flatMap { Int($0) } ?? 0
+            let orderBy = try f.list("order_by").map { v -> String in
+                guard let s = v as? String else { throw MLflowError(.invalidParameterValue, "Invalid value for parameter 'order_by': expected strings") }
+                return s
+            }
+            let (runs, next) = try await store.searchRuns(experimentIDs: ids, view: f.optionalString("run_view_type") ?? "ACTIVE_ONLY",
+                                                          filter: f.optionalString("filter"), orderBy: orderBy, maxResults: max, offset: offset)
+            var out: [String: Any] = [:]
+            if !runs.isEmpty { out["runs"] = runs.map(encode) }
+            if let next { out["next_page_token"] = String(next) }
+            return out
         }
         route("metrics/get-history", [.get, .post]) { f in
             let points = try await store.metricHistory(try f.runID(), key: try f.string("metric_key"))

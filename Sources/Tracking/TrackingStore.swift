@@ -213,16 +213,32 @@ public actor TrackingStore {
         try view(id).metrics.filter { $0.key == key }
     }
 
-    public func searchRuns(experimentIDs: [String], view: String, maxResults: Int) throws -> [RunView] {
-        let names = try Set(experimentIDs.map { try experiment(id: $0).name })
-        var out: [RunView] = []
-        for summary in try workspace.listRuns() where names.contains(summary.experiment) {
-            let run = try self.view(summary.id)
-            guard Self.matches(stage: run.lifecycleStage, view: view) else { continue }
-            out.append(run)
-            if out.count >= maxResults { break }
+    /// Runs of the given experiments that match `filter` (MLflow's syntax, plus OR and
+    /// parentheses), in `orderBy` order then newest first; one page from `offset`.
+    public func searchRuns(experimentIDs: [String], view: String, filter: String?, orderBy: [String],
+                           maxResults: Int, offset: Int) throws -> (runs: [RunView], next: Int?) {
+        var search = RunSearch()
+        search.experimentIDs = experimentIDs
+        search.view = view == "ALL" ? .all : view == "DELETED_ONLY" ? .deleted : .active
+        do {
+            search.filter = try filter.flatMap { try SearchFilter.parse($0) }
+            search.orderBy = try orderBy.map { try SearchOrder.parse($0) }
+        } catch let e as SearchFilterError {
+            throw MLflowError(.invalidParameterValue, "\(e)")
         }
-        return out
+        search.limit = maxResults + 1
+        search.offset = offset
+        let rows = try mapped { try workspace.searchRunRows(search).rows }
+        // Finished runs come from the index as they are; running ones are read live.
+        let page = try rows.prefix(maxResults).map { row -> RunView in
+            if row.status == "RUNNING" { return try self.view(row.id) }
+            let stamp = row.endTime ?? row.startTime
+            return RunView(id: row.id, name: row.name, experimentID: row.experimentID, user: row.user, status: row.status,
+                           lifecycleStage: row.lifecycleStage, startTime: row.startTime, endTime: row.endTime,
+                           metrics: row.metrics.map { MetricPoint(key: $0.key, value: $0.value.value, step: $0.value.step, timestamp: stamp) },
+                           params: row.params, tags: row.tags)
+        }
+        return (page, rows.count > maxResults ? offset + maxResults : nil)
     }
 
     // MARK: artifacts
@@ -378,11 +394,9 @@ public actor TrackingStore {
     }
 
     func loadRecord(_ id: String) throws -> RunRecord {
-        let record: RunRecord
-        do { record = try workspace.record(id) } catch let e as WorkspaceError where e.code == .unknownRun || e.code == .ambiguousRun {
+        guard let record = try mapped({ try workspace.record(id: id) }), record.id == id else {
             throw MLflowError(.resourceDoesNotExist, "Run '\(id)' not found")
         }
-        guard record.id == id else { throw MLflowError(.resourceDoesNotExist, "Run '\(id)' not found") }
         return record
     }
 

@@ -39,6 +39,10 @@ public struct RunFilter: Sendable {
     public var commit: String?
     /// At most this many, newest first (nil: all).
     public var limit: Int?
+    /// A search filter in MLflow's syntax, with OR and parentheses (`--filter`).
+    public var search: String?
+    /// Orderings such as `metrics.acc DESC` (`--order-by`); newest first after them.
+    public var orderBy: [String] = []
     public init() {}
 }
 
@@ -55,7 +59,24 @@ extension Workspace {
             }
         }
         var all = try allSummaries()
-        all.sort { $0.id > $1.id }
+        if filter.search != nil || !filter.orderBy.isEmpty {
+            // Filters and orderings run in the query index; the summaries come from the cache.
+            var search = RunSearch()
+            search.view = .all
+            do {
+                search.filter = try filter.search.flatMap { try SearchFilter.parse($0) }
+                search.orderBy = try filter.orderBy.map { try SearchOrder.parse($0) }
+            } catch let e as SearchFilterError {
+                throw WorkspaceError(.invalidArgument, "\(filter.search != nil ? "--filter" : "--order-by"): \(e)",
+                                     hint: "e.g. --filter \"metrics.acc > 0.9 and params.model = 'cnn'\" --order-by \"metrics.acc DESC\"")
+            }
+            let (ids, warning) = try searchRuns(search)
+            indexWarning = warning
+            let byID = Dictionary(all.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+            all = ids.compactMap { byID[$0] }
+        } else {
+            all.sort { $0.id > $1.id }
+        }
         var out: [RunSummary] = []
         for var s in all {
             if let e = filter.experiment, s.experiment != e { continue }
@@ -166,6 +187,14 @@ extension Workspace {
         let closest = scored.prefix(3).map { "\($0.summary.id) (\($0.summary.name))" }
         throw WorkspaceError(.unknownRun, "no run '\(name)' in this repository; closest: \(closest.joined(separator: ", "))",
                              hint: "list runs with `git ml runs`")
+    }
+
+    /// The record of the run with exactly this id (its ref read directly, no listing), or nil.
+    public func record(id: String) throws -> RunRecord? {
+        guard RunID.isValid(id), let commit = try git({ try repository.referenceTarget(Self.runRef(id)) }) else { return nil }
+        var r = try readRecord(commit: commit)
+        if r.status == .running, isLost(id: r.id, host: r.host) { r.status = .lost }
+        return r
     }
 
     /// The full record of a named run, with `lost` applied.

@@ -19,6 +19,8 @@ public final class Workspace {
     public let environment: [String: String]
     /// The folder the user is in (inside the work tree).
     public let currentDirectory: String
+    /// Set when a search had to rebuild the query index (corrupt, another version); the CLI shows it.
+    public internal(set) var indexWarning: String?
     private var userCache: Signature??
 
     public static let runsRefPrefix = "refs/ml/runs/"

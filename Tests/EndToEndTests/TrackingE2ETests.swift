@@ -194,4 +194,35 @@ struct TrackingE2ETests {
         #expect((newRecord["tags"] as? [String: String])?["temp"] == nil, "delete-tag reached the record")
         #expect(((newRecord["outputs"] as? [[String: Any]])?.first?["files"] as? Int) == 5)
     }
+
+    @Test("search_runs with MLflow filters (and OR), ordering, pages and a malformed filter's error")
+    func searchRunsThroughTheClient() throws {
+        let repo = try TestRepo()
+        let (server, url) = try serve(repo)
+        defer { server.interrupt(); server.waitUntilExit() }
+        let script = """
+        import mlflow
+        c = mlflow.MlflowClient()
+        for name, acc, model in [("a", 0.7, "cnn"), ("b", 0.95, "rnn"), ("c", 0.9, "cnn"), ("d", 0.99, "mlp")]:
+            with mlflow.start_run(run_name=name):
+                mlflow.log_param("model", model)
+                mlflow.log_metric("acc", acc)
+        def names(**kw):
+            return [r.info.run_name for r in c.search_runs(["0"], **kw)]
+        print("OUT", names(filter_string="metrics.acc > 0.8", order_by=["metrics.acc DESC"]))
+        print("OUT", names(filter_string="params.model = 'cnn' and metrics.acc > 0.8"))
+        print("OUT", names(filter_string="params.model = 'mlp' or (params.model = 'cnn' and metrics.acc < 0.8)", order_by=["metrics.acc"]))
+        page = c.search_runs(["0"], order_by=["metrics.acc ASC"], max_results=3)
+        rest = c.search_runs(["0"], order_by=["metrics.acc ASC"], max_results=3, page_token=page.token)
+        print("OUT", [r.info.run_name for r in page] + ["|"] + [r.info.run_name for r in rest])
+        try:
+            c.search_runs(["0"], filter_string="metrics.acc >> 1")
+        except mlflow.exceptions.MlflowException as e:
+            print("OUT", e.error_code, "column 14" in e.message)
+        """
+        let s = try exec([Self.python, "-c", script], cwd: repo.root, env: ["MLFLOW_TRACKING_URI": url])
+        #expect(s.status == 0, "\(s.stderr.suffix(2000))")
+        let lines = s.stdout.split(separator: "\n").filter { $0.hasPrefix("OUT ") }.map { String($0.dropFirst(4)) }
+        #expect(lines == ["['d', 'b', 'c']", "['c']", "['a', 'd']", "['a', 'c', 'b', '|', 'd']", "INVALID_PARAMETER_VALUE True"], "\(s.stdout)")
+    }
 }

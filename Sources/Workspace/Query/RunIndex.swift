@@ -1,0 +1,335 @@
+import Foundation
+import GitKit
+import GRDB
+
+/// The query index: `.git/ml/index.sqlite`, a cache of every run record's searchable
+/// fields (attributes, last metric values, params, tags) that filters and orderings run
+/// against as SQL. It is brought up to date from `refs/ml/runs/*` before each search,
+/// reading only records whose commit changed, and skipping even the ref listing when
+/// the refs have not moved since. A missing index is rebuilt without a word; a corrupt
+/// one or one of another schema version is rebuilt with a warning.
+final class RunIndex {
+    static let schemaVersion = 1
+    let queue: DatabaseQueue
+    /// Set when the index had to be thrown away (corrupt, another schema version).
+    private(set) var warning: String?
+
+    init(path: String) throws {
+        (queue, warning) = try Self.open(path)
+    }
+
+    static func open(_ path: String) throws -> (DatabaseQueue, String?) {
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        let existed = fm.fileExists(atPath: path)
+        do {
+            let queue = try DatabaseQueue(path: path, configuration: configuration)
+            let version = try queue.read { try Int.fetchOne($0, sql: "PRAGMA user_version") ?? 0 }
+            if existed, version != schemaVersion { throw IndexProblem.schema(version) }
+            if version != schemaVersion { try create(queue) }
+            // A page that cannot be read shows up here rather than in the middle of a search.
+            _ = try queue.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM runs") }
+            return (queue, nil)
+        } catch {
+            let warning = error is IndexProblem
+                ? "the query index \(path) is from another version of git-ml; rebuilding it"
+                : "the query index \(path) could not be read (\(error)); rebuilding it"
+            for suffix in ["", "-wal", "-shm", "-journal"] { try? fm.removeItem(atPath: path + suffix) }
+            let queue = try DatabaseQueue(path: path, configuration: configuration)
+            try create(queue)
+            return (queue, warning)
+        }
+    }
+
+    enum IndexProblem: Error { case schema(Int) }
+
+    static func create(_ queue: DatabaseQueue) throws {
+        try queue.write { db in
+            for table in ["runs", "metrics", "params", "tags", "meta"] { try db.execute(sql: "DROP TABLE IF EXISTS \(table)") }
+            try db.execute(sql: """
+                CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+                CREATE TABLE runs(
+                    id TEXT PRIMARY KEY, record_commit TEXT NOT NULL, run_name TEXT NOT NULL, experiment TEXT NOT NULL,
+                    experiment_id TEXT NOT NULL, status TEXT NOT NULL, lifecycle_stage TEXT NOT NULL, user_id TEXT NOT NULL,
+                    start_time INTEGER NOT NULL, end_time INTEGER, "commit" TEXT NOT NULL, dirty INTEGER NOT NULL,
+                    host TEXT NOT NULL, kind TEXT NOT NULL);
+                CREATE INDEX runs_experiment ON runs(experiment_id, start_time);
+                CREATE TABLE metrics(run_id TEXT NOT NULL, key TEXT NOT NULL, value REAL, step INTEGER NOT NULL, PRIMARY KEY(run_id, key)) WITHOUT ROWID;
+                CREATE INDEX metrics_key ON metrics(key, value);
+                CREATE TABLE params(run_id TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY(run_id, key)) WITHOUT ROWID;
+                CREATE INDEX params_key ON params(key, value);
+                CREATE TABLE tags(run_id TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY(run_id, key)) WITHOUT ROWID;
+                CREATE INDEX tags_key ON tags(key, value);
+                PRAGMA user_version = \(schemaVersion);
+                """)
+        }
+    }
+
+    /// Brings the index up to date with the refs: `refs` lists (id, record commit) and
+    /// `read` loads a record. Only new and changed records are read.
+    func sync(stamp: String?, refs: () throws -> [(id: String, commit: ObjectID)], read: (ObjectID) -> RunRecord?) throws {
+        if let stamp, try queue.read({ try String.fetchOne($0, sql: "SELECT value FROM meta WHERE key = 'stamp'") }) == stamp { return }
+        let current = try refs()
+        let indexed = try queue.read { db -> [String: String] in
+            var out: [String: String] = [:]
+            let rows = try Row.fetchCursor(db, sql: "SELECT id, record_commit FROM runs")
+            while let row = try rows.next() { out[row[0]] = row[1] }
+            return out
+        }
+        var changed: [(record: RunRecord, commit: String)] = []
+        var seen = Set<String>()
+        for (id, commit) in current {
+            seen.insert(id)
+            if indexed[id] == commit.hex { continue }
+            if var record = read(commit) {
+                record.id = id
+                changed.append((record, commit.hex))
+            }
+        }
+        let gone = indexed.keys.filter { !seen.contains($0) }
+        try queue.write { db in
+            for id in gone {
+                for table in ["runs", "metrics", "params", "tags"] {
+                    try db.execute(sql: "DELETE FROM \(table) WHERE \(table == "runs" ? "id" : "run_id") = ?", arguments: [id])
+                }
+            }
+            for (record, commit) in changed { try Self.upsert(record, commit: commit, db) }
+            try db.execute(sql: "INSERT OR REPLACE INTO meta(key, value) VALUES ('stamp', ?)", arguments: [stamp ?? ""])
+        }
+    }
+
+    static func upsert(_ r: RunRecord, commit: String, _ db: Database) throws {
+        for table in ["metrics", "params", "tags"] { try db.execute(sql: "DELETE FROM \(table) WHERE run_id = ?", arguments: [r.id]) }
+        let ms = { (d: Date) in Int64((d.timeIntervalSince1970 * 1000).rounded()) }
+        try db.execute(sql: """
+            INSERT OR REPLACE INTO runs(id, record_commit, run_name, experiment, experiment_id, status, lifecycle_stage, user_id,
+                start_time, end_time, "commit", dirty, host, kind) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+            """, arguments: [r.id, commit, r.name, r.experiment, Workspace.experimentID(for: r.experiment), Self.mlflowStatus(r.status),
+                             r.lifecycleStage ?? "active", r.user, ms(r.startTime), r.endTime.map(ms), r.code.commit, r.code.dirty ? 1 : 0,
+                             r.host, r.kind])
+        let metric = try db.makeStatement(sql: "INSERT INTO metrics(run_id, key, value, step) VALUES (?,?,?,?)")
+        for (k, m) in r.metrics { try metric.execute(arguments: [r.id, k, m.last.isNaN ? nil : m.last, m.lastStep]) }
+        let param = try db.makeStatement(sql: "INSERT INTO params(run_id, key, value) VALUES (?,?,?)")
+        for (k, v) in r.params { try param.execute(arguments: [r.id, k, v]) }
+        let tag = try db.makeStatement(sql: "INSERT INTO tags(run_id, key, value) VALUES (?,?,?)")
+        var tags = r.tags
+        tags["mlflow.runName"] = tags["mlflow.runName"] ?? r.name
+        for (k, v) in tags { try tag.execute(arguments: [r.id, k, v]) }
+    }
+
+    /// MLflow's names for statuses, as filters compare them (`attributes.status = 'FINISHED'`);
+    /// git-ml's own names are accepted too.
+    static func mlflowStatus(_ s: RunRecord.Status) -> String {
+        switch s {
+        case .running: return "RUNNING"
+        case .queued: return "SCHEDULED"
+        case .completed: return "FINISHED"
+        case .failed, .lost: return "FAILED"
+        case .canceled, .stoppedByPolicy: return "KILLED"
+        }
+    }
+
+    /// The ids of matching runs in order.
+    func search(_ query: RunSearch) throws -> [String] {
+        var clauses: [String] = []
+        var arguments: [any DatabaseValueConvertible] = []
+        if let experiments = query.experimentIDs {
+            clauses.append("experiment_id IN (\(experiments.map { _ in "?" }.joined(separator: ",")))")
+            arguments += experiments as [any DatabaseValueConvertible]
+            if experiments.isEmpty { return [] }
+        }
+        switch query.view {
+        case .active: clauses.append("lifecycle_stage = 'active'")
+        case .deleted: clauses.append("lifecycle_stage = 'deleted'")
+        case .all: break
+        }
+        if let filter = query.filter { clauses.append(Self.sql(filter, &arguments)) }
+        var order: [String] = []
+        for o in query.orderBy {
+            let (expression, args) = Self.column(o.column)
+            arguments += args + args
+            // Runs without the value come last either way, as in MLflow.
+            order.append("(\(expression)) IS NULL, (\(expression)) \(o.descending ? "DESC" : "ASC")")
+        }
+        order += ["start_time DESC", "id DESC"]
+        var sql = "SELECT id FROM runs"
+        if !clauses.isEmpty { sql += " WHERE " + clauses.joined(separator: " AND ") }
+        sql += " ORDER BY " + order.joined(separator: ", ")
+        if let limit = query.limit { sql += " LIMIT \(limit)" }
+        if query.offset > 0 { sql += (query.limit == nil ? " LIMIT -1" : "") + " OFFSET \(query.offset)" }
+        let args = StatementArguments(arguments.map { $0.databaseValue })
+        return try queue.read { try String.fetchAll($0, sql: sql, arguments: args) }
+    }
+
+    /// The indexed fields of the given runs, in the given order.
+    func rows(_ ids: [String]) throws -> [IndexedRun] {
+        guard !ids.isEmpty else { return [] }
+        return try queue.read { db in
+            var byID: [String: IndexedRun] = [:]
+            for chunk in stride(from: 0, to: ids.count, by: 500).map({ Array(ids[$0..<min($0 + 500, ids.count)]) }) {
+                let marks = chunk.map { _ in "?" }.joined(separator: ",")
+                let args = StatementArguments(chunk)
+                for row in try Row.fetchAll(db, sql: """
+                    SELECT id, run_name, experiment, experiment_id, status, lifecycle_stage, user_id, start_time, end_time
+                    FROM runs WHERE id IN (\(marks))
+                    """, arguments: args) {
+                    byID[row[0]] = IndexedRun(id: row[0], name: row[1], experiment: row[2], experimentID: row[3], status: row[4],
+                                              lifecycleStage: row[5], user: row[6], startTime: row[7], endTime: row[8])
+                }
+                for row in try Row.fetchAll(db, sql: "SELECT run_id, key, value, step FROM metrics WHERE run_id IN (\(marks))", arguments: args) {
+                    let value: Double? = row[2]
+                    byID[row[0] as String]?.metrics[row[1]] = (value ?? .nan, row[3])
+                }
+                for (table, path) in [("params", \IndexedRun.params), ("tags", \IndexedRun.tags)] {
+                    for row in try Row.fetchAll(db, sql: "SELECT run_id, key, value FROM \(table) WHERE run_id IN (\(marks))", arguments: args) {
+                        byID[row[0] as String]?[keyPath: path][row[1]] = row[2] as String
+                    }
+                }
+            }
+            return ids.compactMap { byID[$0] }
+        }
+    }
+
+    static func column(_ c: SearchFilter.Column) -> (String, [any DatabaseValueConvertible]) {
+        switch c.entity {
+        case .metric: return ("SELECT value FROM metrics WHERE run_id = runs.id AND key = ?", [c.key])
+        case .param: return ("SELECT value FROM params WHERE run_id = runs.id AND key = ?", [c.key])
+        case .tag: return ("SELECT value FROM tags WHERE run_id = runs.id AND key = ?", [c.key])
+        case .attribute:
+            let name = c.key == "run_id" ? "id" : c.key == "commit" ? "\"commit\"" : c.key
+            return (name, [])
+        }
+    }
+
+    static func sql(_ f: SearchFilter, _ arguments: inout [any DatabaseValueConvertible]) -> String {
+        switch f {
+        case .and(let a, let b): return "(\(sql(a, &arguments)) AND \(sql(b, &arguments)))"
+        case .or(let a, let b): return "(\(sql(a, &arguments)) OR \(sql(b, &arguments)))"
+        case .comparison(let c):
+            var right: String
+            var values: [any DatabaseValueConvertible] = []
+            switch c.value {
+            case .number(let n): right = "?"; values = [n]
+            case .string(let s):
+                right = "?"
+                // Status compares as MLflow names it, or as git-ml does.
+                if c.column == .init(entity: .attribute, key: "status"), let status = RunRecord.Status(rawValue: s.lowercased()) {
+                    values = [mlflowStatus(status)]
+                } else {
+                    values = [s]
+                }
+            case .list(let items): right = "(" + items.map { _ in "?" }.joined(separator: ",") + ")"; values = items
+            }
+            let op: String
+            switch c.op {
+            case "LIKE": op = "GLOB"; values = values.map { likeToGlob(($0 as? String) ?? "") }
+            case "ILIKE": op = "LIKE"
+            default: op = c.op
+            }
+            if c.column.entity == .attribute {
+                let (name, _) = column(c.column)
+                arguments += values
+                return "\(name) \(op) \(right)"
+            }
+            let table = c.column.entity == .metric ? "metrics" : c.column.entity == .param ? "params" : "tags"
+            arguments.append(c.column.key)
+            arguments += values
+            // `!=` and `NOT IN` hold for runs that have the key with another value, as in MLflow.
+            return "EXISTS (SELECT 1 FROM \(table) WHERE run_id = runs.id AND key = ? AND value \(op) \(right))"
+        }
+    }
+
+    /// LIKE is case-sensitive in MLflow; SQLite's LIKE is not, so it becomes GLOB.
+    static func likeToGlob(_ pattern: String) -> String {
+        var out = ""
+        for ch in pattern {
+            switch ch {
+            case "%": out += "*"
+            case "_": out += "?"
+            case "*", "?", "[": out += "[\(ch)]"
+            default: out.append(ch)
+            }
+        }
+        return out
+    }
+}
+
+/// A run as the index holds it: what a search returns without reading the record.
+public struct IndexedRun: Sendable {
+    public var id: String
+    public var name: String
+    public var experiment: String
+    public var experimentID: String
+    /// MLflow's status name (FINISHED, FAILED, KILLED, RUNNING, SCHEDULED).
+    public var status: String
+    public var lifecycleStage: String
+    public var user: String
+    /// Milliseconds since 1970.
+    public var startTime: Int64
+    public var endTime: Int64?
+    /// The last value and step of each metric (NaN for a NaN value).
+    public var metrics: [String: (value: Double, step: Int)] = [:]
+    public var params: [String: String] = [:]
+    public var tags: [String: String] = [:]
+}
+
+/// A search over the recorded runs: a filter, orderings, experiments, lifecycle stages, a page.
+public struct RunSearch: Sendable {
+    public enum View: Sendable { case active, deleted, all }
+    public var filter: SearchFilter?
+    public var orderBy: [SearchOrder] = []
+    /// Experiment ids to search in (nil: all).
+    public var experimentIDs: [String]?
+    public var view: View = .active
+    public var limit: Int?
+    public var offset = 0
+    public init() {}
+}
+
+extension Workspace {
+    var indexPath: String { stateDirectory + "/index.sqlite" }
+
+    /// Opens the index and brings it up to date; a warning says when it was rebuilt.
+    func openIndex() throws -> (RunIndex, warning: String?) {
+        let index: RunIndex
+        do { index = try RunIndex(path: indexPath) } catch {
+            throw WorkspaceError(.storage, "cannot open the query index \(indexPath): \(error)", hint: "remove it; git ml reindex builds it again")
+        }
+        do {
+            try index.sync(stamp: refsStamp(), refs: { try runRefs() }, read: { try? readRecord(commit: $0) })
+        } catch {
+            throw WorkspaceError(.storage, "cannot update the query index \(indexPath): \(error)", hint: "git ml reindex builds it again")
+        }
+        return (index, index.warning)
+    }
+
+    /// The ids of the runs that match, in order; `warning` is set when the index was rebuilt.
+    public func searchRuns(_ search: RunSearch) throws -> (ids: [String], warning: String?) {
+        let (index, warning) = try openIndex()
+        do {
+            return (try index.search(search), warning)
+        } catch {
+            throw WorkspaceError(.storage, "the query index could not answer: \(error)", hint: "git ml reindex builds it again")
+        }
+    }
+
+    /// As `searchRuns`, with each run's indexed fields (for a page of search results).
+    public func searchRunRows(_ search: RunSearch) throws -> (rows: [IndexedRun], warning: String?) {
+        let (index, warning) = try openIndex()
+        do {
+            return (try index.rows(try index.search(search)), warning)
+        } catch {
+            throw WorkspaceError(.storage, "the query index could not answer: \(error)", hint: "git ml reindex builds it again")
+        }
+    }
+
+    /// Throws the index away and builds it again from the refs; returns how many runs it holds.
+    @discardableResult
+    public func reindex() throws -> Int {
+        for suffix in ["", "-wal", "-shm", "-journal"] { try? FileManager.default.removeItem(atPath: indexPath + suffix) }
+        let (index, _) = try openIndex()
+        return try index.queue.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM runs") ?? 0 }
+    }
+}

@@ -1,0 +1,69 @@
+import Foundation
+import Testing
+
+/// `git ml runs --filter/--order-by` over the query index, and the index's repair.
+@Suite("git ml runs --filter: MLflow's filter syntax over the query index")
+struct SearchTests {
+    /// Four runs with an accuracy metric, a param and a tag; returns their ids by name.
+    func fourRuns(_ repo: TestRepo) throws -> [String: String] {
+        var ids: [String: String] = [:]
+        for (name, acc, lr, team) in [("a", 0.70, "0.1", "cv"), ("b", 0.95, "0.01", "nlp"), ("c", 0.90, "0.1", "nlp"), ("d", 0.99, "0.001", "cv")] {
+            let r = try repo.ml(["run", "--name", name, "--param", "lr=\(lr)", "--tag", "team=\(team)", "--",
+                                 "/bin/sh", "-c", "echo '{\"key\": \"acc\", \"value\": \(acc)}' >> \"$GITML_METRICS\""])
+            #expect(r.status == 0, "\(r.stderr)")
+            ids[name] = try #require(runID(from: r.stderr))
+        }
+        return ids
+    }
+
+    func names(_ repo: TestRepo, _ args: [String]) throws -> (names: [String], stderr: String) {
+        let r = try repo.ml(["runs", "--json"] + args)
+        #expect(r.status == 0, "\(r.stderr)")
+        let list = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]] ?? []
+        return (list.compactMap { $0["name"] as? String }, r.stderr)
+    }
+
+    @Test("filters with AND, OR, parentheses, LIKE and IN, ordered by a metric")
+    func filtersAndOrders() throws {
+        let repo = try TestRepo()
+        _ = try fourRuns(repo)
+        #expect(try names(repo, ["--filter", "metrics.acc > 0.85", "--order-by", "metrics.acc DESC"]).names == ["d", "b", "c"])
+        #expect(try names(repo, ["--filter", "metrics.acc > 0.85 and tags.team = 'nlp'", "--order-by", "metrics.acc"]).names == ["c", "b"])
+        #expect(try names(repo, ["--filter", "params.lr = '0.001' or (tags.team = 'nlp' and metrics.acc < 0.93)", "--order-by", "attributes.run_name"]).names == ["c", "d"])
+        #expect(try names(repo, ["--filter", "params.lr IN ('0.1', '0.01')", "--order-by", "metrics.acc ASC"]).names == ["a", "c", "b"])
+        #expect(try names(repo, ["--filter", "attributes.run_name LIKE 'a%' or attributes.run_name ILIKE 'D'"]).names.sorted() == ["a", "d"])
+        #expect(try names(repo, ["--filter", "attributes.status = 'FINISHED' and params.lr != '0.1'", "--order-by", "params.lr DESC"]).names == ["b", "d"])
+        #expect(try names(repo, ["--filter", "metrics.missing > 0"]).names == [])
+
+        let bad = try repo.ml("runs", "--filter", "metrics.acc > 0.5 and params.lr >")
+        #expect(bad.status != 0)
+        #expect(bad.stderr.contains("invalid filter at column 33") && bad.stderr.split(separator: "\n").count <= 2, "\(bad.stderr)")
+    }
+
+    @Test("the index rebuilds after being deleted (silently) and after being overwritten with garbage (with a warning)")
+    func indexRebuilds() throws {
+        let repo = try TestRepo()
+        _ = try fourRuns(repo)
+        let query = ["--filter", "metrics.acc >= 0.9", "--order-by", "metrics.acc DESC"]
+        #expect(try names(repo, query).names == ["d", "b", "c"])
+        let index = repo.root + "/.git/ml/index.sqlite"
+        #expect(FileManager.default.fileExists(atPath: index))
+
+        try FileManager.default.removeItem(atPath: index)
+        let again = try names(repo, query)
+        #expect(again.names == ["d", "b", "c"])
+        #expect(!again.stderr.contains("warning"), "a missing index is rebuilt without a word: \(again.stderr)")
+
+        try Data(repeating: 0x5A, count: 8192).write(to: URL(fileURLWithPath: index))
+        let repaired = try names(repo, query)
+        #expect(repaired.names == ["d", "b", "c"])
+        #expect(repaired.stderr.contains("warning: the query index") && repaired.stderr.contains("rebuilding it"), "\(repaired.stderr)")
+
+        // A new run is picked up without a reindex; a reindex counts them all.
+        let r = try repo.ml(["run", "--name", "e", "--", "/bin/sh", "-c", "echo '{\"key\": \"acc\", \"value\": 0.97}' >> \"$GITML_METRICS\""])
+        #expect(r.status == 0)
+        #expect(try names(repo, query).names == ["d", "e", "b", "c"])
+        let re = try repo.ml("reindex")
+        #expect(re.status == 0 && re.stdout.contains("indexed 5 runs"), "\(re.stdout)\(re.stderr)")
+    }
+}
