@@ -225,4 +225,59 @@ struct TrackingE2ETests {
         let lines = s.stdout.split(separator: "\n").filter { $0.hasPrefix("OUT ") }.map { String($0.dropFirst(4)) }
         #expect(lines == ["['d', 'b', 'c']", "['c']", "['a', 'd']", "['a', 'c', 'b', '|', 'd']", "INVALID_PARAMETER_VALUE True"], "\(s.stdout)")
     }
+
+    @Test("eight clients logging at once (a sweep) into one server lose no metric and corrupt no record")
+    func concurrentWriters() throws {
+        let repo = try TestRepo()
+        let (server, url) = try serve(repo)
+        defer { server.interrupt(); server.waitUntilExit() }
+        // Each process makes a run and logs 200 points one by one and 300 in batches, from two threads.
+        let script = """
+        import mlflow, sys, threading
+        from mlflow.entities import Metric
+        c = mlflow.MlflowClient()
+        run = c.create_run("0", run_name="trial-" + sys.argv[1]).info.run_id
+        def singles():
+            for i in range(200):
+                c.log_metric(run, "loss", 1.0 / (i + 1), step=i)
+        def batches():
+            for b in range(3):
+                c.log_batch(run, metrics=[Metric("acc", k / 100, 0, b * 100 + k) for k in range(100)])
+        ts = [threading.Thread(target=singles), threading.Thread(target=batches)]
+        [t.start() for t in ts]; [t.join() for t in ts]
+        c.log_param(run, "trial", sys.argv[1])
+        c.set_terminated(run)
+        print("OUT", run)
+        """
+        let processes = try (0..<8).map { i -> (Process, Pipe) in
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: Self.python)
+            p.arguments = ["-c", script, "\(i)"]
+            p.environment = ProcessInfo.processInfo.environment.merging(["MLFLOW_TRACKING_URI": url]) { _, new in new }
+            p.currentDirectoryURL = URL(fileURLWithPath: repo.root)
+            let out = Pipe()
+            p.standardOutput = out
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            return (p, out)
+        }
+        var ids: [String] = []
+        for (p, out) in processes {
+            let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            #expect(p.terminationStatus == 0)
+            if let line = text.split(separator: "\n").first(where: { $0.hasPrefix("OUT ") }) { ids.append(String(line.dropFirst(4))) }
+        }
+        #expect(ids.count == 8)
+        for id in ids {
+            let record = try repo.record(id)
+            #expect(record["status"] as? String == "completed")
+            let metrics = record["metrics"] as? [String: [String: Any]]
+            #expect(metrics?["loss"]?["steps"] as? Int == 200, "every single log-metric is kept")
+            #expect(metrics?["acc"]?["steps"] as? Int == 300, "every batched point is kept")
+            let series = try repo.git("show", "refs/ml/runs/\(id):metrics.jsonl").split(separator: "\n")
+            #expect(series.count == 500)
+        }
+        #expect(try repo.ml("fsck").status == 0)
+    }
 }
