@@ -81,7 +81,12 @@ public func buildRouter(store: TrackingStore, token: String? = nil) -> Router<Ba
             return [:]
         }
         route("runs/log-metric", [.post]) { f in
-            try await store.logDeduplicated(try f.runID(), metrics: [try f.metric(f.values)], params: [:], tags: [:])
+            let point = try f.metric(f.values)
+            if f.values["model_id"] != nil {
+                try await store.logDeduplicated(try f.runID(), metrics: [point], params: [:], tags: [:])
+            } else {
+                try await store.log(try f.runID(), metrics: [point])
+            }
             return [:]
         }
         route("runs/log-parameter", [.post]) { f in
@@ -107,7 +112,11 @@ public func buildRouter(store: TrackingStore, token: String? = nil) -> Router<Ba
                 throw MLflowError(.invalidParameterValue,
                                   "A batch logging request can contain at most 1000 metrics, 100 params and 100 tags, 1000 in all")
             }
-            try await store.logDeduplicated(try f.runID(), metrics: metrics, params: params, tags: tags)
+            if try f.list("metrics").contains(where: { ($0 as? [String: Any])?["model_id"] != nil }) {
+                try await store.logDeduplicated(try f.runID(), metrics: metrics, params: params, tags: tags)
+            } else {
+                try await store.log(try f.runID(), metrics: metrics, params: params, tags: tags.mapValues { Optional($0) })
+            }
             return [:]
         }
         route("runs/log-inputs", [.post]) { f in
@@ -172,9 +181,13 @@ public func buildRouter(store: TrackingStore, token: String? = nil) -> Router<Ba
             if let next { out["next_page_token"] = String(next) }
             return out
         }
-        route("metrics/get-history", [.get, .post]) { f in
-            let points = try await store.metricHistory(try f.runID(), key: try f.string("metric_key"))
-            return ["metrics": points.map(encodeMetric)]
+        for method in [HTTPRequest.Method.get, .post] {
+            // Written out by hand: a history can hold hundreds of thousands of points.
+            api.on("metrics/get-history", method: method) { request, context in
+                let f = try await Fields.read(request, context: context)
+                let body = try await store.metricHistoryJSON(try f.runID(), key: try f.string("metric_key"))
+                return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
+            }
         }
         route("artifacts/list", [.get]) { f in
             let run = try await store.run(try f.runID())
@@ -449,4 +462,44 @@ struct BearerToken: RouterMiddleware {
         }
         return try await next(request, context)
     }
+}
+
+/// `{"metrics": [...]}` for get-history, written into bytes directly.
+func encodeHistory(_ points: [MetricPoint]) -> [UInt8] {
+    var out: [UInt8] = []
+    out.reserveCapacity(points.count * 72 + 16)
+    out += Array("{\"metrics\":[".utf8)
+    var lastKey = "", keyBytes: [UInt8] = []
+    let timestampBytes = Array(",\"timestamp\":".utf8), valueBytes = Array(",\"value\":".utf8)
+    func integer(_ v: Int64) {
+        if v < 0 { out.append(0x2D) }
+        var m = v.magnitude
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var n = 0
+        withUnsafeMutableBytes(of: &digits) { d in
+            repeat { d[n] = UInt8(0x30 + m % 10); m /= 10; n += 1 } while m > 0
+            for k in stride(from: n - 1, through: 0, by: -1) { out.append(d[k]) }
+        }
+    }
+    for (i, p) in points.enumerated() {
+        if i > 0 { out.append(0x2C) }
+        if p.key != lastKey || i == 0 {
+            lastKey = p.key
+            keyBytes = Array(("{\"key\":" + MetricsParser.jsonString(p.key) + ",\"step\":").utf8)
+        }
+        out += keyBytes
+        integer(Int64(p.step))
+        out += timestampBytes
+        integer(p.timestamp)
+        out += valueBytes
+        if p.value.isFinite, p.value == p.value.rounded(), abs(p.value) < 1e15 {
+            integer(Int64(p.value))
+        } else {
+            out += Array(MetricsParser.number(p.value).utf8)
+        }
+        out.append(0x7D)
+    }
+    out += Array("]}".utf8)
+    return out
 }

@@ -139,11 +139,24 @@ public actor TrackingStore {
                                   "Changing param values is not allowed. Param with key='\(k)' was already logged with value='\(old)' for run ID='\(id)'. Attempted logging new value '\(v)'.")
             }
         }
-        var lines: [[String: Any]] = metrics.map { ["key": $0.key, "value": encodeValue($0.value), "step": $0.step, "timestamp": $0.timestamp] }
-        lines += params.sorted { $0.key < $1.key }.map { ["param": $0.key, "value": $0.value] }
-        lines += tags.sorted { $0.key < $1.key }.map { ["tag": $0.key, "value": $0.value.map { $0 as Any } ?? NSNull()] }
-        guard !lines.isEmpty else { return }
-        try mapped { try workspace.appendToMetrics(metricsPath: state.metricsPath, lines: lines) }
+        var text = ""
+        for m in metrics { text += MetricsParser.line(m) }
+        for (k, v) in params.sorted(by: { $0.key < $1.key }) {
+            text += "{\"param\":\(MetricsParser.jsonString(k)),\"value\":\(MetricsParser.jsonString(v))}\n"
+        }
+        for (k, v) in tags.sorted(by: { $0.key < $1.key }) {
+            text += "{\"tag\":\(MetricsParser.jsonString(k)),\"value\":\(v.map(MetricsParser.jsonString) ?? "null")}\n"
+        }
+        guard !text.isEmpty else { return }
+        let data = Data(text.utf8)
+        let (before, after) = try mapped { try workspace.appendToMetrics(metricsPath: state.metricsPath, data: data) }
+        if before == Int64(state.offset), after - before == Int64(data.count) {
+            // Nobody wrote in between: what was appended is known, so it is not read back.
+            var updated = state
+            updated.parser.add(points: metrics, params: params, tags: tags)
+            updated.offset = off_t(after)
+            running[id] = updated
+        }
         // A run this server owns is brought up to date in git every few seconds.
         if let run = owned[id], Date().timeIntervalSince(checkpointed[id] ?? run.record.startTime) >= Self.checkpointInterval {
             checkpointed[id] = Date()
@@ -211,6 +224,39 @@ public actor TrackingStore {
 
     public func metricHistory(_ id: String, key: String) throws -> [MetricPoint] {
         try view(id).metrics.filter { $0.key == key }
+    }
+
+    /// get-history's body. A finished run's stored series lines are MLflow's metric objects
+    /// already (`{"key":..,"value":..,"step":..,"timestamp":..}`, NaN as "NaN"): the lines of
+    /// the key are copied as they are, with nothing parsed.
+    public func metricHistoryJSON(_ id: String, key: String) throws -> [UInt8] {
+        if try runningState(id) == nil {
+            let record = try loadRecord(id)
+            guard let series = try mapped({ try workspace.storedMetricSeries(of: record) }) else { return Array("{\"metrics\":[]}".utf8) }
+            return Self.selectLines(series, prefix: Array("{\"key\":\(MetricsParser.jsonString(key)),".utf8))
+        }
+        return encodeHistory(try metricHistory(id, key: key))
+    }
+
+    static func selectLines(_ series: Data, prefix: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = Array("{\"metrics\":[".utf8)
+        out.reserveCapacity(series.count + 16)
+        var first = true
+        series.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
+            guard let base = raw.baseAddress else { return }
+            var start = 0
+            while start < raw.count {
+                let end = memchr(base + start, 0x0A, raw.count - start).map { base.distance(to: UnsafeRawPointer($0)) } ?? raw.count
+                if end - start > prefix.count, memcmp(base + start, prefix, prefix.count) == 0 {
+                    if !first { out.append(0x2C) }
+                    first = false
+                    out.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[start..<end]))
+                }
+                start = end + 1
+            }
+        }
+        out += Array("]}".utf8)
+        return out
     }
 
     /// Runs of the given experiments that match `filter` (MLflow's syntax, plus OR and

@@ -89,17 +89,20 @@ extension Workspace {
         }
     }
 
-    /// Appends lines to a live run's metrics file (the format `GITML_METRICS` takes) in one write.
-    public func appendToMetrics(metricsPath: String, lines: [[String: Any]]) throws {
-        var data = Data()
-        for line in lines {
-            data.append(try JSONSerialization.data(withJSONObject: line, options: [.sortedKeys]))
-            data.append(0x0A)
-        }
+    /// Appends lines (formatted already) to a live run's metrics file in one write. Returns
+    /// the file's size just before and just after; when they differ by exactly the bytes
+    /// written, no other writer got in between and the lines start at `before`.
+    @discardableResult
+    public func appendToMetrics(metricsPath: String, data: Data) throws -> (before: Int64, after: Int64) {
         let fd = openFile(metricsPath, O_WRONLY | O_APPEND | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw WorkspaceError(.storage, "cannot append to \(metricsPath): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
+        var st = stat()
+        fstat(fd, &st)
+        let before = Int64(st.st_size)
         let ok = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) == $0.count }
         guard ok else { throw WorkspaceError(.storage, "cannot append to \(metricsPath): \(String(cString: strerror(errno)))") }
+        fstat(fd, &st)
+        return (before, Int64(st.st_size))
     }
 }

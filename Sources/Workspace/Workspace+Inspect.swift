@@ -44,6 +44,14 @@ extension Workspace {
         return .stored(data)
     }
 
+    /// The stored series file (`metrics.jsonl` of a finished record: one normalized line per
+    /// point, in the order logged), or nil for a running run or one without metrics.
+    public func storedMetricSeries(of record: RunRecord) throws -> Data? {
+        guard record.status != .running, let commit = try git({ try repository.referenceTarget(Self.runRef(record.id)) }) else { return nil }
+        let tree = try git { try repository.readCommit(commit).tree }
+        return try git { try repository.readFile(in: tree, path: "metrics.jsonl") }
+    }
+
     /// The metric series of a run, in the order logged.
     public func metricSeries(of record: RunRecord) throws -> [MetricPoint] {
         var parser = MetricsParser()
@@ -51,7 +59,7 @@ extension Workspace {
             parser.feed(data)
             return parser.points
         }
-        let (_, commit) = try resolveRun(record.id)
+        guard let commit = try git({ try repository.referenceTarget(Self.runRef(record.id)) }) else { return [] }
         let tree = try git { try repository.readCommit(commit).tree }
         if let data = try git({ try repository.readFile(in: tree, path: "metrics.jsonl") }) {
             parser.feed(data)
