@@ -358,8 +358,7 @@ struct Fields: Sendable {
 }
 
 func json(_ object: [String: Any]) throws -> Response {
-    let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
-    return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: JSONWriter.encode(object))))
 }
 
 func encode(_ e: Experiment) -> [String: Any] {

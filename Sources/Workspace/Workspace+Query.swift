@@ -22,6 +22,14 @@ public struct RunSummary: Sendable, Equatable, Codable {
         case startTime = "start_time", endTime = "end_time", host, metrics
     }
 
+    init(_ r: IndexedRun) {
+        id = r.id; name = r.name; experiment = r.experiment; status = r.state; exitCode = r.exitCode
+        codeCommit = r.commit; dirty = r.dirty; host = r.host
+        startTime = Date(timeIntervalSince1970: Double(r.startTime) / 1000)
+        endTime = r.endTime.map { Date(timeIntervalSince1970: Double($0) / 1000) }
+        metrics = r.metrics.mapValues(\.value)
+    }
+
     init(_ r: RunRecord) {
         id = r.id; name = r.name; experiment = r.experiment; status = r.status; exitCode = r.exitCode
         codeCommit = r.code.commit; dirty = r.code.dirty; startTime = r.startTime; endTime = r.endTime
@@ -58,7 +66,7 @@ extension Workspace {
                 throw WorkspaceError(.invalidArgument, "--commit \(spec): no such commit in this repository")
             }
         }
-        var all = try allSummaries()
+        var all: [RunSummary]
         if filter.search != nil || !filter.orderBy.isEmpty {
             // Filters and orderings run in the query index; the summaries come from the cache.
             var search = RunSearch()
@@ -70,11 +78,17 @@ extension Workspace {
                 throw WorkspaceError(.invalidArgument, "\(filter.search != nil ? "--filter" : "--order-by"): \(e)",
                                      hint: "e.g. --filter \"metrics.acc > 0.9 and params.model = 'cnn'\" --order-by \"metrics.acc DESC\"")
             }
-            let (ids, warning) = try searchRuns(search)
+            // The other filters go into the query too, so a page is read from the index and no more.
+            var clauses: [SearchFilter] = search.filter.map { [$0] } ?? []
+            if let e = filter.experiment { clauses.append(.comparison(.init(column: .init(entity: .attribute, key: "experiment_id"), op: "=", value: .string(Self.experimentID(for: e))))) }
+            if let c = commitFilter { clauses.append(.comparison(.init(column: .init(entity: .attribute, key: "commit"), op: "=", value: .string(c)))) }
+            search.filter = clauses.dropFirst().reduce(clauses.first) { acc, next in acc.map { .and($0, next) } ?? next }
+            if filter.statuses.isEmpty { search.limit = filter.limit }
+            let (rows, warning) = try searchRunRows(search)
             indexWarning = warning
-            let byID = Dictionary(all.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
-            all = ids.compactMap { byID[$0] }
+            all = rows.map(RunSummary.init)
         } else {
+            all = try allSummaries()
             all.sort { $0.id > $1.id }
         }
         var out: [RunSummary] = []

@@ -9,7 +9,7 @@ import GRDB
 /// the refs have not moved since. A missing index is rebuilt without a word; a corrupt
 /// one or one of another schema version is rebuilt with a warning.
 final class RunIndex {
-    static let schemaVersion = 1
+    static let schemaVersion = 2
     let queue: DatabaseQueue
     /// Set when the index had to be thrown away (corrupt, another schema version).
     private(set) var warning: String?
@@ -54,7 +54,7 @@ final class RunIndex {
                     id TEXT PRIMARY KEY, record_commit TEXT NOT NULL, run_name TEXT NOT NULL, experiment TEXT NOT NULL,
                     experiment_id TEXT NOT NULL, status TEXT NOT NULL, lifecycle_stage TEXT NOT NULL, user_id TEXT NOT NULL,
                     start_time INTEGER NOT NULL, end_time INTEGER, "commit" TEXT NOT NULL, dirty INTEGER NOT NULL,
-                    host TEXT NOT NULL, kind TEXT NOT NULL);
+                    host TEXT NOT NULL, kind TEXT NOT NULL, state TEXT NOT NULL, exit_code INTEGER);
                 CREATE INDEX runs_experiment ON runs(experiment_id, start_time);
                 CREATE TABLE metrics(run_id TEXT NOT NULL, key TEXT NOT NULL, value REAL, step INTEGER NOT NULL, PRIMARY KEY(run_id, key)) WITHOUT ROWID;
                 CREATE INDEX metrics_key ON metrics(key, value);
@@ -105,10 +105,10 @@ final class RunIndex {
         let ms = { (d: Date) in Int64((d.timeIntervalSince1970 * 1000).rounded()) }
         try db.execute(sql: """
             INSERT OR REPLACE INTO runs(id, record_commit, run_name, experiment, experiment_id, status, lifecycle_stage, user_id,
-                start_time, end_time, "commit", dirty, host, kind) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+                start_time, end_time, "commit", dirty, host, kind, state, exit_code) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
             """, arguments: [r.id, commit, r.name, r.experiment, Workspace.experimentID(for: r.experiment), Self.mlflowStatus(r.status),
                              r.lifecycleStage ?? "active", r.user, ms(r.startTime), r.endTime.map(ms), r.code.commit, r.code.dirty ? 1 : 0,
-                             r.host, r.kind])
+                             r.host, r.kind, r.status.rawValue, r.exitCode.map { Int($0) }])
         let metric = try db.makeStatement(sql: "INSERT INTO metrics(run_id, key, value, step) VALUES (?,?,?,?)")
         for (k, m) in r.metrics { try metric.execute(arguments: [r.id, k, m.last.isNaN ? nil : m.last, m.lastStep]) }
         let param = try db.makeStatement(sql: "INSERT INTO params(run_id, key, value) VALUES (?,?,?)")
@@ -172,11 +172,14 @@ final class RunIndex {
                 let marks = chunk.map { _ in "?" }.joined(separator: ",")
                 let args = StatementArguments(chunk)
                 for row in try Row.fetchAll(db, sql: """
-                    SELECT id, run_name, experiment, experiment_id, status, lifecycle_stage, user_id, start_time, end_time
+                    SELECT id, run_name, experiment, experiment_id, status, lifecycle_stage, user_id, start_time, end_time,
+                        state, exit_code, "commit", dirty, host
                     FROM runs WHERE id IN (\(marks))
                     """, arguments: args) {
                     byID[row[0]] = IndexedRun(id: row[0], name: row[1], experiment: row[2], experimentID: row[3], status: row[4],
-                                              lifecycleStage: row[5], user: row[6], startTime: row[7], endTime: row[8])
+                                              lifecycleStage: row[5], user: row[6], startTime: row[7], endTime: row[8],
+                                              state: RunRecord.Status(rawValue: row[9]) ?? .failed, exitCode: (row[10] as Int?).map(Int32.init),
+                                              commit: row[11], dirty: row[12], host: row[13])
                 }
                 for row in try Row.fetchAll(db, sql: "SELECT run_id, key, value, step FROM metrics WHERE run_id IN (\(marks))", arguments: args) {
                     let value: Double? = row[2]
@@ -269,6 +272,12 @@ public struct IndexedRun: Sendable {
     /// Milliseconds since 1970.
     public var startTime: Int64
     public var endTime: Int64?
+    /// git-ml's status, exit code, code commit, dirty mark and host.
+    public var state: RunRecord.Status
+    public var exitCode: Int32?
+    public var commit: String
+    public var dirty: Bool
+    public var host: String
     /// The last value and step of each metric (NaN for a NaN value).
     public var metrics: [String: (value: Double, step: Int)] = [:]
     public var params: [String: String] = [:]
