@@ -16,7 +16,7 @@ struct JSONWriter {
 
     mutating func write(_ value: Any) {
         let type = Swift.type(of: value)
-        if let s = value as? String, type == String.self {
+        if type == String.self, let s = value as? String {
             string(s)
         } else if type == Bool.self, let b = value as? Bool {
             out += b ? Array("true".utf8) : Array("false".utf8)
@@ -65,6 +65,11 @@ struct JSONWriter {
 
     mutating func string(_ s: String) {
         out.append(0x22)
+        if !s.utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }) {
+            out.append(contentsOf: s.utf8)
+            out.append(0x22)
+            return
+        }
         for byte in s.utf8 {
             switch byte {
             case 0x22: out += [0x5C, 0x22]
