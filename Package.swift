@@ -52,16 +52,21 @@ let package = Package(
         ], exclude: ["Resources"]),
         // The MLflow-compatible tracking API over the git records (Hummingbird router and app).
         .target(name: "Tracking", dependencies: [
-            "Workspace",
+            "Workspace", "ObjectStore",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         // Execution: process supervision, the live metrics feed, the run executor, and the
         // tracking server each run gets.
         .target(name: "Engine", dependencies: ["Workspace", "Tracking"]),
+        // What `git ml serve` runs: the tracking API in the foreground (later the studio,
+        // webhooks and the object server).
+        .target(name: "Server", dependencies: [
+            "Tracking", "Engine", "Workspace", .product(name: "Logging", package: "swift-log"),
+        ]),
         // The `git ml` subcommands: options, validation, one call below, rendering.
         .target(name: "GitMLCommands", dependencies: [
-            "Workspace", "Engine", "Tracking",
+            "Workspace", "Engine", "Tracking", "Server",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // The executable: a few lines.

@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
-import Synchronization
-import Tracking
+import Server
 import Workspace
 
 struct Serve: ParsableCommand {
@@ -35,26 +34,17 @@ struct Serve: ParsableCommand {
     }
 
     func run() throws {
-        let store: TrackingStore
+        let host = self.host
         do {
-            store = try TrackingStore(directory: FileManager.default.currentDirectoryPath, environment: ProcessInfo.processInfo.environment)
+            try StandaloneServer.run(directory: FileManager.default.currentDirectoryPath, environment: ProcessInfo.processInfo.environment,
+                                     host: host, port: port, token: token) { url in
+                Out.error("git-ml: serving the MLflow tracking API at \(url) (MLFLOW_TRACKING_URI)")
+            }
         } catch let e as WorkspaceError {
             Out.error("git-ml: \(e.message)" + (e.hint.map { "; \($0)" } ?? ""))
             throw ExitCode(e.exitCode)
-        }
-        let host = self.host
-        let app = buildApplication(store: store, host: host, port: port, token: token) { port in
-            Out.error("git-ml: serving the MLflow tracking API at http://\(host):\(port) (MLFLOW_TRACKING_URI)")
-        }
-        let failure = Mutex<String?>(nil)
-        let done = DispatchSemaphore(value: 0)
-        Task {
-            do { try await app.runService() } catch { failure.withLock { $0 = "\(error)" } }
-            done.signal()
-        }
-        done.wait()
-        if let message = failure.withLock({ $0 }) {
-            Out.error("git-ml: the server stopped: \(message)")
+        } catch {
+            Out.error("git-ml: \(error)")
             throw ExitCode(1)
         }
     }

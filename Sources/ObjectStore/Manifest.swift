@@ -57,22 +57,42 @@ public struct Manifest: Codable, Sendable, Equatable {
         out += Array(#"{"entries":["#.utf8)
         for (i, e) in entries.enumerated() {
             if i > 0 { out.append(0x2C) }
-            out += Array(#"{"mode":"#.utf8); Self.appendString(e.mode, to: &out)
-            out += Array(#","path":"#.utf8); Self.appendString(e.path, to: &out)
+            out += Array(#"{"mode":"#.utf8); JSONText.appendString(e.mode, to: &out)
+            out += Array(#","path":"#.utf8); JSONText.appendString(e.path, to: &out)
             if let sha = e.sha256 { out += Array(#","sha256":""#.utf8); out += Array(sha.hex.utf8); out.append(0x22) }
             out += Array(#","size":"#.utf8); out += Array(String(e.size).utf8)
-            if let t = e.target { out += Array(#","target":"#.utf8); Self.appendString(t, to: &out) }
+            if let t = e.target { out += Array(#","target":"#.utf8); JSONText.appendString(t, to: &out) }
             out.append(0x7D)
         }
         out += Array(#"],"format":"#.utf8)
-        Self.appendString(format, to: &out)
+        JSONText.appendString(format, to: &out)
         out.append(0x7D)
         return Data(out)
     }
 
-    /// A JSON string as JSONEncoder writes it (slashes unescaped).
-    static func appendString(_ s: String, to out: inout [UInt8]) {
+    public static func decode(_ data: Data, id: String) throws -> Manifest {
+        do {
+            let m = try JSONDecoder().decode(Manifest.self, from: data)
+            guard m.format == format else { throw StoreError(.badManifest, path: id, "manifest \(id) has unknown format \(m.format)") }
+            return m
+        } catch let e as StoreError {
+            throw e
+        } catch {
+            throw StoreError(.badManifest, path: id, "object \(id) is not a manifest: \(error)")
+        }
+    }
+}
+
+/// JSON strings written by hand, as JSONEncoder writes them (slashes unescaped): for the
+/// manifests here and for the tracking API's responses.
+public enum JSONText {
+    public static func appendString(_ s: String, to out: inout [UInt8]) {
         out.append(0x22)
+        if !s.utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }) {
+            out.append(contentsOf: s.utf8)
+            out.append(0x22)
+            return
+        }
         for byte in s.utf8 {
             switch byte {
             case 0x22: out += [0x5C, 0x22]
@@ -89,17 +109,5 @@ public struct Manifest: Codable, Sendable, Equatable {
             }
         }
         out.append(0x22)
-    }
-
-    public static func decode(_ data: Data, id: String) throws -> Manifest {
-        do {
-            let m = try JSONDecoder().decode(Manifest.self, from: data)
-            guard m.format == format else { throw StoreError(.badManifest, path: id, "manifest \(id) has unknown format \(m.format)") }
-            return m
-        } catch let e as StoreError {
-            throw e
-        } catch {
-            throw StoreError(.badManifest, path: id, "object \(id) is not a manifest: \(error)")
-        }
     }
 }

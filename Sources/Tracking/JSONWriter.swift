@@ -1,4 +1,5 @@
 import Foundation
+import ObjectStore
 import Workspace
 
 /// Writes the plain values the API answers with ([String: Any] of strings, numbers, bools,
@@ -63,26 +64,5 @@ struct JSONWriter {
         out += Array(MetricsParser.number(d).utf8)
     }
 
-    mutating func string(_ s: String) {
-        out.append(0x22)
-        if !s.utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }) {
-            out.append(contentsOf: s.utf8)
-            out.append(0x22)
-            return
-        }
-        for byte in s.utf8 {
-            switch byte {
-            case 0x22: out += [0x5C, 0x22]
-            case 0x5C: out += [0x5C, 0x5C]
-            case 0x0A: out += [0x5C, 0x6E]
-            case 0x0D: out += [0x5C, 0x72]
-            case 0x09: out += [0x5C, 0x74]
-            case 0..<0x20:
-                let hex = Array("0123456789abcdef".utf8)
-                out += [0x5C, 0x75, 0x30, 0x30, hex[Int(byte >> 4)], hex[Int(byte & 15)]]
-            default: out.append(byte)
-            }
-        }
-        out.append(0x22)
-    }
+    mutating func string(_ s: String) { JSONText.appendString(s, to: &out) }
 }

@@ -4,7 +4,7 @@ import Logging
 import Synchronization
 
 /// A tracking server in the background of this process: the one each `git ml run` starts
-/// on 127.0.0.1 for its command, and the one `git ml serve` runs in the foreground.
+/// on 127.0.0.1 for its command (`git ml serve` runs the same application in the foreground).
 public final class TrackingServer: Sendable {
     public let port: Int
     public let host: String
@@ -40,13 +40,6 @@ public final class TrackingServer: Sendable {
             throw TrackingServerError(message: "cannot serve the tracking API on \(host): \(failure.withLock { $0 } ?? "the server stopped")")
         }
         return TrackingServer(port: port, host: host, task: task, finished: finished)
-    }
-
-    /// Blocks until the server stops by itself (an error); returns its message.
-    public func wait() -> String? {
-        finished.wait()
-        finished.signal()
-        return nil
     }
 
     /// Stops accepting requests, lets those under way finish, and returns when it has stopped.

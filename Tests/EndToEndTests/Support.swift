@@ -104,6 +104,9 @@ func exec(_ argv: [String], cwd: String, env: [String: String] = [:], stdin: Str
     p.currentDirectoryURL = URL(fileURLWithPath: cwd)
     var environment = ProcessInfo.processInfo.environment
     environment["NO_COLOR"] = "1"
+    // The mlflow client's telemetry: no network here, and its session variable races
+    // between a process's threads (a KeyError in a client thread, seen under load).
+    environment["MLFLOW_DISABLE_TELEMETRY"] = "true"
     for (k, v) in env { environment[k] = v }
     p.environment = environment
     let out = Pipe(), err = Pipe()

@@ -1,0 +1,29 @@
+import Foundation
+import Logging
+import Synchronization
+import Tracking
+
+/// What `git ml serve` runs: the tracking API over a repository, in the foreground, until
+/// SIGINT or SIGTERM (it answers the requests under way, then stops). Later the studio,
+/// webhooks and the object server join it here.
+public enum StandaloneServer {
+    /// Serves until stopped; `announce` gets the URL once the socket listens. Throws when the
+    /// repository cannot be opened or the address cannot be bound.
+    public static func run(directory: String, environment: [String: String], host: String, port: Int, token: String?,
+                           announce: @escaping @Sendable (String) -> Void) throws {
+        let store = try TrackingStore(directory: directory, environment: environment)
+        var logger = Logger(label: "git-ml")
+        logger.logLevel = .warning
+        let app = buildApplication(store: store, host: host, port: port, token: token, logger: logger) { port in
+            announce("http://\(host.contains(":") ? "[\(host)]" : host):\(port)")
+        }
+        let failure = Mutex<String?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        Task {
+            do { try await app.runService() } catch { failure.withLock { $0 = "\(error)" } }
+            done.signal()
+        }
+        done.wait()
+        if let message = failure.withLock({ $0 }) { throw TrackingServerError(message: "the server stopped: \(message)") }
+    }
+}
