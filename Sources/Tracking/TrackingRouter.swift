@@ -251,13 +251,13 @@ public func buildRouter(store: TrackingStore, token: String? = nil) -> Router<Ba
         return try json(["files": files])
     }
     artifacts.get("**") { request, context in
-        let (record, path) = try await store.artifactTarget(context.parameters.getCatchAll().joined(separator: "/"))
+        let (record, path, _) = try await store.artifactTarget(context.parameters.getCatchAll().joined(separator: "/"))
         let file = try await store.artifactFile(record, path: path)
         let body = try await FileIO().loadFile(path: file, context: context)
         return Response(status: .ok, headers: [.contentType: "application/octet-stream"], body: body)
     }
     artifacts.put("**") { request, context in
-        let (record, path) = try await store.artifactTarget(context.parameters.getCatchAll().joined(separator: "/"))
+        let (record, path, _) = try await store.artifactTarget(context.parameters.getCatchAll().joined(separator: "/"))
         let target = try await store.artifactUploadPath(record, path: path)
         // Written beside the target and renamed over it: a reader never sees half a file.
         let temporary = (target as NSString).deletingLastPathComponent + "/.gitml-upload-" + UUID().uuidString

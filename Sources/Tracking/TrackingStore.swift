@@ -72,15 +72,13 @@ public actor TrackingStore {
 
     /// `view`: ACTIVE_ONLY, DELETED_ONLY or ALL.
     public func experiments(view: String) throws -> [Experiment] {
-        try workspace.experiments().filter { Self.matches(stage: $0.lifecycleStage, view: view) }
+        let wanted = Self.view(view)
+        return try workspace.experiments().filter { wanted == .all || (wanted == .deleted) == ($0.lifecycleStage == "deleted") }
     }
 
-    static func matches(stage: String, view: String) -> Bool {
-        switch view {
-        case "DELETED_ONLY": return stage == "deleted"
-        case "ALL": return true
-        default: return stage == "active"
-        }
+    /// MLflow's view types: ACTIVE_ONLY (the default), DELETED_ONLY, ALL.
+    static func view(_ name: String) -> RunSearch.View {
+        name == "ALL" ? .all : name == "DELETED_ONLY" ? .deleted : .active
     }
 
     public func updateExperiment(id: String, change: @Sendable (inout Experiment) -> Void) throws {
@@ -265,7 +263,7 @@ public actor TrackingStore {
                            maxResults: Int, offset: Int) throws -> (runs: [RunView], next: Int?) {
         var search = RunSearch()
         search.experimentIDs = experimentIDs
-        search.view = view == "ALL" ? .all : view == "DELETED_ONLY" ? .deleted : .active
+        search.view = Self.view(view)
         do {
             search.filter = try filter.flatMap { try SearchFilter.parse($0) }
             search.orderBy = try orderBy.map { try SearchOrder.parse($0) }
@@ -291,13 +289,8 @@ public actor TrackingStore {
 
     /// The run and the path within its artifacts that an `mlflow-artifacts` path names:
     /// `<experiment>/<run>/artifacts/<path>` or `<experiment>/models/<model>/artifacts/<path>`.
-    public func artifactTarget(_ path: String) throws -> (run: RunRecord, path: String) {
-        let (run, clean, _) = try artifactTargetDetail(path)
-        return (run, clean)
-    }
-
-    /// As `artifactTarget`, and whether the path came through a logged model.
-    func artifactTargetDetail(_ path: String) throws -> (run: RunRecord, path: String, viaModel: Bool) {
+    /// (`viaModel`: the path came through a logged model.)
+    public func artifactTarget(_ path: String) throws -> (run: RunRecord, path: String, viaModel: Bool) {
         let parts = path.split(separator: "/").map(String.init)
         var runID: String, rest: ArraySlice<String>, prefix = ""
         if parts.count >= 3, parts[2] == "artifacts" {
@@ -319,7 +312,7 @@ public actor TrackingStore {
     /// leaves out its logged models' folders (the client lists those through the model),
     /// though the files are in the run's outputs.
     public func listArtifacts(_ path: String) throws -> (folder: String, entries: [ArtifactEntry]) {
-        let (record, folder, viaModel) = try artifactTargetDetail(path)
+        let (record, folder, viaModel) = try artifactTarget(path)
         var entries = try mapped { try workspace.artifacts(of: record, under: folder) }
         if !viaModel {
             let models = Set(try view(record.id).tags.compactMap { k, v -> String? in
@@ -458,16 +451,8 @@ public actor TrackingStore {
             record = try loadRecord(id)
             metrics = (try? workspace.metricSeries(of: record)) ?? []
         }
-        let status: String
-        switch record.status {
-        case .running: status = "RUNNING"
-        case .queued: status = "SCHEDULED"
-        case .completed: status = "FINISHED"
-        case .failed, .lost: status = "FAILED"
-        case .canceled, .stoppedByPolicy: status = "KILLED"
-        }
         return RunView(id: record.id, name: record.name, experimentID: Workspace.experimentID(for: record.experiment), user: record.user,
-                       status: status, lifecycleStage: record.lifecycleStage ?? "active",
+                       status: record.status.mlflowName, lifecycleStage: record.lifecycleStage ?? "active",
                        startTime: Self.ms(record.startTime), endTime: record.endTime.map(Self.ms),
                        metrics: metrics, params: record.params, tags: record.tags)
     }

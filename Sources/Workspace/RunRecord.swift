@@ -13,6 +13,17 @@ public struct RunRecord: Codable, Sendable, Equatable {
         /// Derived, never written: the record says running but its git-ml process is gone.
         case lost
         public var isFinal: Bool { self != .running && self != .queued }
+        /// MLflow's name for the status (RUNNING, SCHEDULED, FINISHED, FAILED, KILLED), as the
+        /// tracking API shows it and search filters compare it.
+        public var mlflowName: String {
+            switch self {
+            case .running: return "RUNNING"
+            case .queued: return "SCHEDULED"
+            case .completed: return "FINISHED"
+            case .failed, .lost: return "FAILED"
+            case .canceled, .stoppedByPolicy: return "KILLED"
+            }
+        }
     }
 
     public struct Code: Codable, Sendable, Equatable {

@@ -106,7 +106,7 @@ final class RunIndex {
         try db.execute(sql: """
             INSERT OR REPLACE INTO runs(id, record_commit, run_name, experiment, experiment_id, status, lifecycle_stage, user_id,
                 start_time, end_time, "commit", dirty, host, kind, state, exit_code) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
-            """, arguments: [r.id, commit, r.name, r.experiment, Workspace.experimentID(for: r.experiment), Self.mlflowStatus(r.status),
+            """, arguments: [r.id, commit, r.name, r.experiment, Workspace.experimentID(for: r.experiment), r.status.mlflowName,
                              r.lifecycleStage ?? "active", r.user, ms(r.startTime), r.endTime.map(ms), r.code.commit, r.code.dirty ? 1 : 0,
                              r.host, r.kind, r.status.rawValue, r.exitCode.map { Int($0) }])
         let metric = try db.makeStatement(sql: "INSERT INTO metrics(run_id, key, value, step) VALUES (?,?,?,?)")
@@ -117,18 +117,6 @@ final class RunIndex {
         var tags = r.tags
         tags["mlflow.runName"] = tags["mlflow.runName"] ?? r.name
         for (k, v) in tags { try tag.execute(arguments: [r.id, k, v]) }
-    }
-
-    /// MLflow's names for statuses, as filters compare them (`attributes.status = 'FINISHED'`);
-    /// git-ml's own names are accepted too.
-    static func mlflowStatus(_ s: RunRecord.Status) -> String {
-        switch s {
-        case .running: return "RUNNING"
-        case .queued: return "SCHEDULED"
-        case .completed: return "FINISHED"
-        case .failed, .lost: return "FAILED"
-        case .canceled, .stoppedByPolicy: return "KILLED"
-        }
     }
 
     /// The ids of matching runs in order.
@@ -219,7 +207,7 @@ final class RunIndex {
                 right = "?"
                 // Status compares as MLflow names it, or as git-ml does.
                 if c.column == .init(entity: .attribute, key: "status"), let status = RunRecord.Status(rawValue: s.lowercased()) {
-                    values = [mlflowStatus(status)]
+                    values = [status.mlflowName]
                 } else {
                     values = [s]
                 }
@@ -314,17 +302,7 @@ extension Workspace {
         return (index, index.warning)
     }
 
-    /// The ids of the runs that match, in order; `warning` is set when the index was rebuilt.
-    public func searchRuns(_ search: RunSearch) throws -> (ids: [String], warning: String?) {
-        let (index, warning) = try openIndex()
-        do {
-            return (try index.search(search), warning)
-        } catch {
-            throw WorkspaceError(.storage, "the query index could not answer: \(error)", hint: "git ml reindex builds it again")
-        }
-    }
-
-    /// As `searchRuns`, with each run's indexed fields (for a page of search results).
+    /// The runs that match, in order, with their indexed fields; `warning` is set when the index was rebuilt.
     public func searchRunRows(_ search: RunSearch) throws -> (rows: [IndexedRun], warning: String?) {
         let (index, warning) = try openIndex()
         do {

@@ -122,21 +122,18 @@ struct FilterParser {
         return f
     }
 
-    mutating func parseOr() throws -> SearchFilter {
-        var left = try parseAnd()
-        while true {
-            skipSpace()
-            guard keyword("OR") else { return left }
-            left = .or(left, try parseAnd())
-        }
-    }
+    mutating func parseOr() throws -> SearchFilter { try chain("OR", SearchFilter.or) { try $0.parseAnd() } }
 
-    mutating func parseAnd() throws -> SearchFilter {
-        var left = try parsePrimary()
+    mutating func parseAnd() throws -> SearchFilter { try chain("AND", SearchFilter.and) { try $0.parsePrimary() } }
+
+    /// `operand (KEYWORD operand)*`, joined from the left.
+    mutating func chain(_ word: String, _ join: (SearchFilter, SearchFilter) -> SearchFilter,
+                        _ operand: (inout FilterParser) throws -> SearchFilter) throws -> SearchFilter {
+        var left = try operand(&self)
         while true {
             skipSpace()
-            guard keyword("AND") else { return left }
-            left = .and(left, try parsePrimary())
+            guard keyword(word) else { return left }
+            left = join(left, try operand(&self))
         }
     }
 
