@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Synchronization
 
 /// Streaming SHA-256 over files and buffers: a file is read in fixed chunks,
 /// never whole, so hashing a 100 GB file needs 1 MiB of memory.
@@ -14,8 +15,8 @@ public enum FileHashing {
     /// chunk to `sink` (used to copy while hashing). Returns the id and byte count.
     static func sha256(fd: Int32, path: String, sink: ((UnsafeRawBufferPointer) throws -> Void)? = nil) throws -> (ContentID, Int64) {
         var hasher = SHA256()
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize, alignment: 4096)
-        defer { buffer.deallocate() }
+        let buffer = ChunkBuffers.take()
+        defer { ChunkBuffers.give(buffer) }
         var total: Int64 = 0
         while true {
             let n = read(fd, buffer.baseAddress, chunkSize)
@@ -57,5 +58,27 @@ public enum FileHashing {
             out.append(digits[Int(byte & 0x0f)])
         }
         return String(decoding: out, as: UTF8.self)
+    }
+}
+
+/// Hashing buffers kept for the next file instead of freed: a folder of 10,000
+/// files would otherwise map, fault in and unmap a fresh megabyte for each file,
+/// which costs more than hashing a small file. At most one per thread is in use.
+enum ChunkBuffers {
+    struct Buffer: @unchecked Sendable { let pointer: UnsafeMutableRawBufferPointer }
+    private static let kept = Mutex<[Buffer]>([])
+
+    static func take() -> UnsafeMutableRawBufferPointer {
+        if let b = kept.withLock({ $0.popLast() }) { return b.pointer }
+        return .allocate(byteCount: FileHashing.chunkSize, alignment: DirectIO.alignment)
+    }
+
+    static func give(_ buffer: UnsafeMutableRawBufferPointer) {
+        let extra: Buffer? = kept.withLock { list in
+            guard list.count < 16 else { return Buffer(pointer: buffer) }
+            list.append(Buffer(pointer: buffer))
+            return nil
+        }
+        extra?.pointer.deallocate()
     }
 }

@@ -124,8 +124,14 @@ extension ObjectStore {
         let doneBytes = Atomic<Int64>(0)
         let doneFiles = Atomic<Int>(0)
         let store = self
-        let workers = max(1, min(parallelism, found.count))
-        DispatchQueue.concurrentPerform(iterations: workers) { _ in
+        // Four threads a core: copies are written around the page cache
+        // (DirectCopy.swift), so each thread spends much of its time waiting for the disk.
+        let workers = max(1, min(consume ? parallelism : 4 * parallelism, found.count))
+        let slots = Atomic<Int>(0)
+        onThreads(workers) {
+            // Each thread writes its copies to a temp folder of its own (their renames
+            // into place then run in parallel, see publish).
+            let tempFolder = store.tempRoot + "/w\(slots.wrappingAdd(1, ordering: .relaxed).oldValue)"
             while true {
                 let i = next.wrappingAdd(1, ordering: .relaxed).oldValue
                 if i >= found.count { return }
@@ -139,7 +145,7 @@ extension ObjectStore {
                         result = .success((.init(path: f.relative, mode: f.isExecutable ? "100755" : "100644", size: f.size,
                                                  sha256: id, target: nil), nil))
                     } else {
-                        let staged = try store.stage(fileAt: f.absolute, consume: consume)
+                        let staged = try store.stage(fileAt: f.absolute, consume: consume, tempFolder: tempFolder)
                         result = .success((.init(path: f.relative, mode: f.isExecutable ? "100755" : "100644", size: staged.size,
                                                  sha256: staged.id, target: nil), staged))
                     }
@@ -171,8 +177,13 @@ extension ObjectStore {
         }
         // Several files staged to the same id (duplicates in the folder): publish one.
         var seen = Set<ContentID>()
-        try publish(staged.filter { seen.insert($0.id).inserted })
-        for s in staged where s.source != nil && !seen.contains(s.id) { unlink(s.source!) }
+        var unique: [Staged] = [], duplicates: [Staged] = []
+        for s in staged {
+            if seen.insert(s.id).inserted { unique.append(s) } else { duplicates.append(s) }
+        }
+        try publish(unique)
+        for s in duplicates where s.source != nil { unlink(s.source!) }
+        for w in 0..<workers { rmdir(tempRoot + "/w\(w)") }
         let manifest = Manifest(entries: entries)
         let id = try put(try manifest.encoded())
         return StoredFolder(manifest: id, fileCount: manifest.fileCount, size: manifest.totalSize)
@@ -201,4 +212,18 @@ final class ResultSlots<T>: @unchecked Sendable {
     deinit { slots.deinitialize(count: max(1, count)); slots.deallocate() }
     func set(_ i: Int, _ value: Result<T, StoreError>) { slots[i] = value }
     func get(_ i: Int) -> Result<T, StoreError> { slots[i]! }
+}
+
+/// Runs `body` on `count` threads of its own and returns when all have finished.
+/// For work that waits on the disk: Dispatch's concurrentPerform runs no more
+/// threads than cores, so a thread waiting for a write would leave a core idle.
+func onThreads(_ count: Int, _ body: @escaping @Sendable () -> Void) {
+    if count == 1 { return body() }
+    let finished = DispatchSemaphore(value: 0)
+    for _ in 0..<count {
+        let thread = Thread { body(); finished.signal() }
+        thread.stackSize = 1 << 20
+        thread.start()
+    }
+    for _ in 0..<count { finished.wait() }
 }

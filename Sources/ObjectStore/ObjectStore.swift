@@ -79,7 +79,7 @@ public struct ObjectStore: Sendable {
 
     /// First half of a put: hash (and copy) without waiting for the disk, so that
     /// a folder of 10,000 files pays for one flush, not 10,000.
-    func stage(fileAt path: String, consume: Bool) throws -> Staged {
+    func stage(fileAt path: String, consume: Bool, tempFolder: String? = nil) throws -> Staged {
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
         guard fd >= 0 else { throw StoreError.errno("open", path) }
         defer { close(fd) }
@@ -92,12 +92,19 @@ public struct ObjectStore: Sendable {
             if has(id) { unlink(path); return Staged(id: id, size: size, source: nil) }
             return Staged(id: id, size: size, source: path)
         }
-        let temp = try makeTemp()
+        let temp = try makeTemp(in: tempFolder ?? tempRoot)
         do {
-            let (id, size) = try FileHashing.sha256(fd: fd, path: path) { chunk in
-                try writeAll(temp.fd, chunk, temp.path)
+            // The copy bypasses the page cache (DirectCopy.swift); a large file is
+            // written by a second thread while this one hashes.
+            let (id, size): (ContentID, Int64)
+            if Int64(before.st_size) >= DirectIO.pipelineThreshold {
+                (id, size) = try FileHashing.sha256Copying(fd: fd, path: path, to: temp.fd, outputPath: temp.path)
+            } else {
+                var writer = StoreWriter(fd: temp.fd, path: temp.path)
+                (id, size) = try FileHashing.sha256(fd: fd, path: path) { chunk in try writer.write(chunk) }
             }
             try ensureUnchanged(fd: fd, before: before, path: path)
+            fchmod(temp.fd, 0o444)
             close(temp.fd)
             if has(id) { unlink(temp.path); return Staged(id: id, size: size, source: nil) }
             return Staged(id: id, size: size, source: temp.path)
@@ -131,27 +138,48 @@ public struct ObjectStore: Sendable {
             }
             close(fd)
         }
-        var folders = Set<String>()
-        for s in pending {
-            let destination = path(of: s.id)
-            try makeParent(of: destination)
-            chmod(s.source!, 0o444)
-            if rename(s.source!, destination) != 0 {
-                if errno == EXDEV {
-                    // A consumed file on another file system: copy it in instead.
-                    let copied = try stage(fileAt: s.source!, consume: false)
-                    try publish([copied])
-                    unlink(s.source!)
-                    continue
+        // Many objects (a folder's) are renamed into place by one thread a core, each
+        // taking whole temp folders, so that they do not queue on one folder's lock.
+        let groups = Array(Dictionary(grouping: pending) { parent(of: $0.source!) }.values)
+        let folders = Mutex<Set<String>>([])
+        let failure = Mutex<StoreError?>(nil)
+        let next = Atomic<Int>(0)
+        let store = self
+        onThreads(pending.count >= 1024 ? min(groups.count, ProcessInfo.processInfo.activeProcessorCount) : 1) {
+            var made = Set<String>()
+            while failure.withLock({ $0 == nil }) {
+                let g = next.wrappingAdd(1, ordering: .relaxed).oldValue
+                if g >= groups.count { break }
+                do {
+                    for s in groups[g] {
+                        let destination = store.path(of: s.id)
+                        let folder = store.parent(of: destination)
+                        if made.insert(folder).inserted { try store.makeParent(of: destination) }
+                        // A copy was made read-only before it was closed; a consumed file is made so here.
+                        if !s.source!.hasPrefix(store.tempRoot + "/") { chmod(s.source!, 0o444) }
+                        if rename(s.source!, destination) != 0 {
+                            guard errno == EXDEV else { throw StoreError.errno("move into the store", s.source!) }
+                            // A consumed file on another file system: copy it in instead.
+                            let copied = try store.stage(fileAt: s.source!, consume: false)
+                            try store.publish([copied])
+                            unlink(s.source!)
+                        }
+                    }
+                } catch {
+                    failure.withLock { $0 = $0 ?? (error as? StoreError ?? StoreError(.io, path: store.root, "\(error)")) }
                 }
-                throw StoreError.errno("move into the store", s.source!)
             }
-            folders.insert(String(destination[..<destination.lastIndex(of: "/")!]))
+            folders.withLock { $0.formUnion(made) }
         }
-        for folder in folders {
+        if let e = failure.withLock({ $0 }) { throw e }
+        for folder in folders.withLock({ $0 }) {
             let fd = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
             if fd >= 0 { fsync(fd); close(fd) }
         }
+    }
+
+    func parent(of path: String) -> String {
+        String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
     }
 
     func ensureUnchanged(fd: Int32, before: stat, path: String) throws {
@@ -166,11 +194,16 @@ public struct ObjectStore: Sendable {
 
     struct Temp { let fd: Int32; let path: String }
 
-    func makeTemp() throws -> Temp {
-        try FileManager.default.createDirectory(atPath: tempRoot, withIntermediateDirectories: true)
-        var template = Array((tempRoot + "/obj-XXXXXX").utf8CString)
-        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
-        guard fd >= 0 else { throw StoreError.errno("create a temporary file in", tempRoot) }
+    func makeTemp(in folder: String? = nil) throws -> Temp {
+        let folder = folder ?? tempRoot
+        var template = Array((folder + "/obj-XXXXXX").utf8CString)
+        var fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        if fd < 0 && errno == ENOENT {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            template = Array((folder + "/obj-XXXXXX").utf8CString)
+            fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        }
+        guard fd >= 0 else { throw StoreError.errno("create a temporary file in", folder) }
         _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
         let path = String(decoding: template.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
         return Temp(fd: fd, path: path)
