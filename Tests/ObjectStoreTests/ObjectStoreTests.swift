@@ -85,10 +85,16 @@ func systemSHA256(_ path: String) throws -> String {
             #expect(id.hex == (try systemSHA256(dir.path + "/tree/" + name)), "size \(size)")
             #expect(FileManager.default.contents(atPath: store.path(of: id)) == bytes, "size \(size)")
         }
-        let folder = try store.putFolder(at: dir.path + "/tree")
-        #expect(folder.fileCount == sizes.count)
+        // The same bytes twice in a folder: one object, and no temp copy left behind.
+        try dir.write("tree/dup.bin", FileManager.default.contents(atPath: dir.path + "/tree/f4097.bin")!)
+        // A store of its own, so that the folder's files are copied, not found.
+        let folderStore = ObjectStore(root: storeRoot + "/folder")
+        let folder = try folderStore.putFolder(at: dir.path + "/tree")
+        #expect(folder.fileCount == sizes.count + 1)
+        #expect(try folderStore.allObjects().count == sizes.count + 1, "one object a distinct file, and the manifest")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: storeRoot + "/folder/tmp").isEmpty, "no temp file left")
         let back = dir.path + "/back"
-        try store.checkoutFolder(manifest: folder.manifest, to: back)
+        try folderStore.checkoutFolder(manifest: folder.manifest, to: back)
         for size in sizes {
             #expect(FileManager.default.contents(atPath: back + "/f\(size).bin") == FileManager.default.contents(atPath: dir.path + "/tree/f\(size).bin"))
         }
