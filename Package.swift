@@ -24,6 +24,9 @@ let package = Package(
         // SQLite for the query index (.git/ml/index.sqlite): statements, transactions, a busy
         // timeout and cursors over the system's libsqlite3, rather than hand-written bindings.
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
+        // SwiftNIO (already under Hummingbird): a run's tracking server is handed a socket that
+        // listens from the start, which Hummingbird's address-based bind cannot take.
+        .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
         // Hummingbird's logger; git-ml sets its level so the embedded server stays quiet.
         .package(url: "https://github.com/apple/swift-log", from: "1.5.0"),
     ],
@@ -54,6 +57,10 @@ let package = Package(
         .target(name: "Tracking", dependencies: [
             "Workspace", "ObjectStore",
             .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdCore", package: "hummingbird"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         // Execution: process supervision, the live metrics feed, the run executor, and the

@@ -93,7 +93,7 @@ public struct RunExecutor {
         let signals = SignalForwarder(supervisors: supervisors)
         defer { signals.stop() }
 
-        // The run's tracking server starts while the first record is written.
+        // The run's tracking server: a listening socket now, an HTTP server on first use.
         let tracking = RunTracking.start(for: workspace)
         defer { tracking?.stop() }
         let live = try workspace.startRun(request)

@@ -136,6 +136,34 @@ struct TrackingE2ETests {
         #expect(FileManager.default.contents(atPath: dir + "/sub/note.txt") == Data("hello from mlflow\n".utf8))
     }
 
+    /// The run's server is built on the first connection; a request sent by a command that
+    /// exits at once, without waiting for the answer, must still be recorded (the stop takes
+    /// what is queued and finishes it before the final record). A command that never connects
+    /// gets the variables all the same.
+    @Test("a request from a command that exits without waiting for the answer is still recorded")
+    func fireAndForgetRequest() throws {
+        let repo = try TestRepo()
+        try repo.write("send.py", """
+        import json, os, socket, urllib.parse
+        u = urllib.parse.urlparse(os.environ["MLFLOW_TRACKING_URI"])
+        body = json.dumps({"run_id": os.environ["MLFLOW_RUN_ID"], "key": "sent", "value": 7.5, "timestamp": 0, "step": 0}).encode()
+        s = socket.create_connection((u.hostname, u.port))
+        s.sendall(b"POST /api/2.0/mlflow/runs/log-metric HTTP/1.1\\r\\nHost: x\\r\\nContent-Type: application/json\\r\\n"
+                  + b"Content-Length: " + str(len(body)).encode() + b"\\r\\n\\r\\n" + body)
+        os._exit(0)
+        """)
+        for _ in 0..<3 {
+            let r = try repo.ml(["run", "--", Self.python, "send.py"])
+            #expect(r.status == 0, "\(r.stderr)")
+            let id = try #require(runID(from: r.stderr))
+            let metric = (try repo.record(id)["metrics"] as? [String: [String: Any]])?["sent"]
+            #expect(metric?["last"] as? Double == 7.5, "the metric of a request nobody waited for: \(String(describing: metric))")
+        }
+        let quiet = try repo.ml(["run", "--", "sh", "-c", "echo $MLFLOW_TRACKING_URI $MLFLOW_RUN_ID"])
+        #expect(quiet.status == 0)
+        #expect(quiet.stdout.hasPrefix("http://127.0.0.1:"), "a command that never connects gets the URL: \(quiet.stdout)")
+    }
+
     @Test("autolog with scikit-learn records params, metrics and the model; the model loads back through git ml serve")
     func sklearnAutologAndModels() throws {
         let repo = try TestRepo()
