@@ -94,7 +94,7 @@ public struct RunExecutor {
         defer { signals.stop() }
 
         // The run's tracking server: a listening socket now, an HTTP server on first use.
-        let tracking = RunTracking.start(for: workspace)
+        let tracking = RunTracking.start(for: workspace) { observer.output(Data("git-ml: warning: \($0)\n".utf8), isStderr: true) }
         defer { tracking?.stop() }
         let live = try workspace.startRun(request)
         observer.runStarted(live.record, live: live)

@@ -13,11 +13,11 @@ final class RunTracking: Sendable {
 
     init(server: Result<TrackingServer, TrackingServerError>) { self.server = server }
 
-    static func start(for workspace: Workspace) -> RunTracking? {
+    static func start(for workspace: Workspace, warn: @escaping @Sendable (String) -> Void) -> RunTracking? {
         guard workspace.environment["GITML_TRACKING"] != "off" else { return nil }
         let directory = workspace.workTree, environment = workspace.environment
         return RunTracking(server: Result {
-            try TrackingServer.listen { try TrackingStore(directory: directory, environment: environment) }
+            try TrackingServer.listen(warn: warn) { try TrackingStore(directory: directory, environment: environment) }
         }.mapError { $0 as? TrackingServerError ?? TrackingServerError(message: "cannot start the tracking server: \($0)") })
     }
 

@@ -58,16 +58,15 @@ struct StoreWriter {
     mutating func write(_ bytes: UnsafeRawBufferPointer) throws {
         guard direct else { return try writeAll(fd, bytes, path) }
         let aligned = bytes.count - bytes.count % DirectIO.alignment
-        var offset = 0
-        while offset < aligned {
-            let n = Glibc.write(fd, bytes.baseAddress! + offset, aligned - offset)
-            if n >= 0 { offset += n; continue }
-            if errno == EINTR { continue }
-            guard errno == EINVAL else { throw StoreError.errno("write", path) }
-            // Refused after all (an unusual block size): the rest goes through the cache.
-            DirectIO.disable(fd)
-            direct = false
-            return try writeAll(fd, UnsafeRawBufferPointer(rebasing: bytes[offset...]), path)
+        if aligned > 0 {
+            let (written, error) = writeFully(fd, UnsafeRawBufferPointer(rebasing: bytes[0..<aligned]))
+            if error != 0 {
+                guard error == EINVAL else { throw StoreError.errno("write", path, error) }
+                // Refused after all (an unusual block size): the rest goes through the cache.
+                DirectIO.disable(fd)
+                direct = false
+                return try writeAll(fd, UnsafeRawBufferPointer(rebasing: bytes[written...]), path)
+            }
         }
         if aligned < bytes.count {
             DirectIO.disable(fd)

@@ -14,8 +14,8 @@ extension ObjectStore {
     public func checkout(_ id: ContentID, to destination: String, executable: Bool = false, mode: CheckoutMode = .copy) throws {
         let source = path(of: id)
         guard has(id) else { throw StoreError(.missingObject, path: id.hex, "object \(id.hex) for \(destination) is not in the store") }
-        let parent = String(destination[..<(destination.lastIndex(of: "/") ?? destination.startIndex)])
-        if !parent.isEmpty { try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true) }
+        let folder = parent(of: destination)
+        if !folder.isEmpty { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
         if mode == .link && !executable {
             unlink(destination)
             if link(source, destination) == 0 { return }
@@ -44,8 +44,7 @@ extension ObjectStore {
         for entry in m.entries {
             let target = directory + "/" + entry.path
             if entry.isLink {
-                let parent = String(target[..<target.lastIndex(of: "/")!])
-                try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
+                try FileManager.default.createDirectory(atPath: parent(of: target), withIntermediateDirectories: true)
                 unlink(target)
                 guard symlink(entry.target ?? "", target) == 0 else { throw StoreError.errno("create link", target) }
             } else if let sha = entry.sha256 {

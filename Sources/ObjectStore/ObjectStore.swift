@@ -92,7 +92,7 @@ public struct ObjectStore: Sendable {
             if has(id) { unlink(path); return Staged(id: id, size: size, source: nil) }
             return Staged(id: id, size: size, source: path)
         }
-        let temp = try makeTemp(in: tempFolder ?? tempRoot)
+        let temp = try makeTemp(in: tempFolder)
         do {
             // The copy bypasses the page cache (DirectCopy.swift); a large file is
             // written by a second thread while this one hashes.
@@ -221,29 +221,36 @@ public struct ObjectStore: Sendable {
     }
 
     func makeParent(of path: String) throws {
-        let parent = String(path[..<path.lastIndex(of: "/")!])
-        if access(parent, F_OK) != 0 {
-            try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
+        let folder = parent(of: path)
+        if access(folder, F_OK) != 0 {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         }
     }
 
     func syncDirectory(of path: String) {
-        let parent = String(path[..<path.lastIndex(of: "/")!])
-        let fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        let fd = open(parent(of: path), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if fd >= 0 { fsync(fd); close(fd) }
     }
 }
 
 func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, _ path: String) throws {
+    let (_, error) = writeFully(fd, bytes)
+    if error != 0 { throw StoreError.errno("write", path, error) }
+}
+
+/// Writes all of `bytes` (retrying short writes and EINTR); returns how many were
+/// written and the errno that stopped it, 0 when none did.
+func writeFully(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> (written: Int, error: Int32) {
     var offset = 0
     while offset < bytes.count {
         let n = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
         if n < 0 {
             if errno == EINTR { continue }
-            throw StoreError.errno("write", path)
+            return (offset, errno)
         }
         offset += n
     }
+    return (offset, 0)
 }
 
 /// `syncfs(2)`: flushes the one file system `fd` lies on. Glibc declares it only

@@ -32,8 +32,8 @@ public final class TrackingServer: Sendable {
     /// Connections handed to SwiftNIO and not finished yet; `idle` is signalled when it drops to 0.
     let open = Mutex<Int>(0)
     let idle = DispatchSemaphore(value: 0)
-    /// The connections' channels, closed by `stop` when a client keeps one open too long.
-    let channels = Mutex<[any Channel]>([])
+    /// The open connections' channels, closed by `stop` when a client keeps one open too long.
+    let channels = Mutex<[ObjectIdentifier: any Channel]>([:])
 
     init(listener: Int32, port: Int, wake: (Int32, Int32)) {
         self.listener = listener
@@ -42,8 +42,9 @@ public final class TrackingServer: Sendable {
     }
 
     /// Listens on a free port of 127.0.0.1 and returns at once; `store` is called on the
-    /// first connection. Throws when no socket can be had.
-    public static func listen(token: String? = nil, store makeStore: @escaping @Sendable () throws -> TrackingStore) throws -> TrackingServer {
+    /// first connection, and `warn` hears why when it fails. Throws when no socket can be had.
+    public static func listen(token: String? = nil, warn: @escaping @Sendable (String) -> Void,
+                              store makeStore: @escaping @Sendable () throws -> TrackingStore) throws -> TrackingServer {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
         guard fd >= 0 else { throw TrackingServerError(message: "cannot open a socket for the tracking server: \(String(cString: strerror(errno)))") }
         var address = sockaddr_in()
@@ -65,7 +66,7 @@ public final class TrackingServer: Sendable {
         _ = fcntl(pipeFDs[0], F_SETFD, FD_CLOEXEC)
         _ = fcntl(pipeFDs[1], F_SETFD, FD_CLOEXEC)
         let server = TrackingServer(listener: fd, port: Int(UInt16(bigEndian: address.sin_port)), wake: (pipeFDs[0], pipeFDs[1]))
-        let thread = Thread { server.accept(token: token, makeStore: makeStore) }
+        let thread = Thread { server.accept(token: token, warn: warn, makeStore: makeStore) }
         thread.stackSize = 256 << 10
         thread.start()
         return server
@@ -73,7 +74,7 @@ public final class TrackingServer: Sendable {
 
     /// The accepting thread: waits for connections (or the stop), builds the HTTP side on
     /// the first, and on the stop takes what is still queued before closing the socket.
-    func accept(token: String?, makeStore: @escaping @Sendable () throws -> TrackingStore) {
+    func accept(token: String?, warn: @Sendable (String) -> Void, makeStore: @escaping @Sendable () throws -> TrackingStore) {
         var http: HTTP1Channel?
         var broken = false
         var logger = Logger(label: "git-ml")
@@ -92,7 +93,7 @@ public final class TrackingServer: Sendable {
                 if http == nil && !broken {
                     do { http = Self.makeChannel(store: try makeStore(), token: token, logger: logger) } catch {
                         broken = true
-                        FileHandle.standardError.write(Data("git-ml: warning: the run's tracking server cannot open the repository: \(error)\n".utf8))
+                        warn("the run's tracking server cannot open the repository: \(error)")
                     }
                 }
                 guard let http else { close(connection); continue }
@@ -129,10 +130,11 @@ public final class TrackingServer: Sendable {
                 let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                     .channelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
                     .withConnectedSocket(NIOBSDSocket.Handle(connection)) { [self] channel in
-                        channels.withLock { $0.append(channel) }
+                        channels.withLock { $0[ObjectIdentifier(channel)] = channel }
                         return http.setup(channel: channel, logger: logger)
                     }
                 await http.handle(value: channel, logger: logger)
+                channels.withLock { _ = $0.removeValue(forKey: ObjectIdentifier(channel.channel)) }
             } catch {
                 close(connection)
             }
@@ -154,7 +156,7 @@ public final class TrackingServer: Sendable {
         while open.withLock({ $0 }) > 0 {
             if idle.wait(timeout: deadline) == .timedOut {
                 // A client (a process the command left behind) keeps a connection open: close it.
-                for channel in channels.withLock({ $0 }) { channel.close(promise: nil) }
+                for channel in channels.withLock({ $0.values }) { channel.close(promise: nil) }
                 while open.withLock({ $0 }) > 0 { _ = idle.wait(timeout: .now() + 0.1) }
             }
         }
