@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import Workspace
 
 /// What to start.
 public struct ProcessSpec: Sendable {
@@ -90,6 +91,7 @@ public final class ProcessSupervisor: Sendable {
                                  wallSeconds: monotonicSeconds() - started, cpuSeconds: 0, peakMemoryBytes: 0)
         }
         group.store(pid, ordering: .releasing)
+        PerfTrace.mark("command started (pid \(pid))")
 
         var fds = [pollfd(fd: outPipe[0], events: Int16(POLLIN), revents: 0), pollfd(fd: errPipe[0], events: Int16(POLLIN), revents: 0)]
         let bufferSize = 65536

@@ -96,6 +96,7 @@ public struct RunExecutor {
         // The run's tracking server: a listening socket now, an HTTP server on first use.
         let tracking = RunTracking.start(for: workspace) { observer.output(Data("git-ml: warning: \($0)\n".utf8), isStderr: true) }
         defer { tracking?.stop() }
+        PerfTrace.mark("tracking socket listening")
         let live = try workspace.startRun(request)
         observer.runStarted(live.record, live: live)
 
@@ -132,6 +133,7 @@ public struct RunExecutor {
             }
         }
 
+        PerfTrace.mark("environment ready")
         let logFD = open(live.logPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
         defer { if logFD >= 0 { close(logFD) } }
         let metricsFD = open(live.metricsPath, O_RDONLY | O_CLOEXEC)
@@ -192,6 +194,7 @@ public struct RunExecutor {
         }
         if plan.processes.count == 1 {
             runProcess(0)
+            PerfTrace.mark("command ended")
         } else {
             // A thread per process (not a pool the size of the cores): ranks wait for each other.
             let group = DispatchGroup()

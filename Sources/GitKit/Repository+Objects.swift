@@ -48,10 +48,55 @@ extension Repository {
         return ObjectID(oid)
     }
 
-    /// Stores a file as a blob, streaming it (a large log never sits in memory).
+    /// Stores a file's bytes as they are as a blob, streaming it (a large log never sits in memory).
+    ///
+    /// No filters: `git_blob_create_from_disk` would apply the work tree's attributes to a
+    /// file under the work tree (`.git/ml/...` is), and finding them reads the whole index.
+    /// A small file is written from memory, which skips the write when the blob exists.
     public func writeBlob(fileAt path: String) throws -> ObjectID {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw GitError(code: .other(-1), operation: "store \(path) as a blob", message: String(cString: strerror(errno))) }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw GitError(code: .other(-1), operation: "store \(path) as a blob", message: String(cString: strerror(errno))) }
+        let size = Int(info.st_size)
+        let chunk = 1 << 20
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: max(1, min(size, chunk)), alignment: 16)
+        defer { buffer.deallocate() }
+        func readChunk(_ count: Int) throws -> Int {
+            while true {
+                let n = read(fd, buffer, count)
+                if n >= 0 { return n }
+                if errno != EINTR { throw GitError(code: .other(-1), operation: "read \(path)", message: String(cString: strerror(errno))) }
+            }
+        }
         var oid = git_oid()
-        try check("store \(path) as a blob", git_blob_create_from_disk(&oid, handle, path))
+        if size <= chunk {
+            var got = 0
+            while got < size {
+                let n = try readChunk(size - got)
+                if n == 0 { break }
+                got += n
+            }
+            guard got == size else { throw GitError(code: .other(-1), operation: "read \(path)", message: "the file changed size while it was read") }
+            try check("store \(path) as a blob", git_blob_create_from_buffer(&oid, handle, buffer, size))
+            return ObjectID(oid)
+        }
+        var odb: OpaquePointer?
+        try check("open the object database", git_repository_odb(&odb, handle))
+        defer { git_odb_free(odb) }
+        var stream: UnsafeMutablePointer<git_odb_stream>?
+        try check("store \(path) as a blob", git_odb_open_wstream(&stream, odb, git_object_size_t(size), GIT_OBJECT_BLOB))
+        defer { git_odb_stream_free(stream) }
+        var written = 0
+        while written < size {
+            let n = try readChunk(min(chunk, size - written))
+            if n == 0 { break }
+            try check("store \(path) as a blob", git_odb_stream_write(stream, buffer.assumingMemoryBound(to: CChar.self), n))
+            written += n
+        }
+        guard written == size else { throw GitError(code: .other(-1), operation: "read \(path)", message: "the file changed size while it was read") }
+        try check("store \(path) as a blob", git_odb_stream_finalize_write(&oid, stream))
         return ObjectID(oid)
     }
 

@@ -22,4 +22,10 @@ public struct GitML: ParsableCommand {
         subcommands: [Init.self, Run.self, Runs.self, Show.self, Logs.self, Metrics.self, Diff.self, Checkout.self, DataCommand.self, EnvCommand.self, Serve.self, Reindex.self, Fsck.self, Hook.self]
     )
     public init() {}
+
+    /// The entry point of the executable.
+    public static func launch() {
+        PerfTrace.start()
+        main()
+    }
 }

@@ -22,6 +22,7 @@ extension Workspace {
     func writeRecord(_ record: RunRecord, files: RecordFiles, expected: ObjectID?) throws -> ObjectID {
         try git {
             let repo = repository
+            PerfTrace.mark("record: writing")
             guard let codeTree = ObjectID(hex: record.code.tree), let codeCommit = ObjectID(hex: record.code.commit) else {
                 throw WorkspaceError(.storage, "record \(record.id) names no valid code commit")
             }
@@ -44,10 +45,12 @@ extension Workspace {
                 let entries = try files.manifests.map { TreeEntry(name: $0.key + ".json", id: try repo.writeBlob($0.value), mode: .blob) }
                 top.append(TreeEntry(name: "outputs", id: try repo.writeTree(entries), mode: .tree))
             }
+            PerfTrace.mark("record: blobs written")
             let tree = try repo.writeTree(top)
             let message = "git-ml run \(record.id): \(record.status.rawValue) \(record.name)\n\n\(record.command.joined(separator: " "))\n"
             let commit = try repo.createCommit(tree: tree, parents: [codeCommit], message: message, author: signature,
                                                time: record.endTime ?? record.startTime)
+            PerfTrace.mark("record: tree and commit written")
             try repo.updateReference(Self.runRef(record.id), to: commit, expected: expected, message: "git-ml: run \(record.status.rawValue)")
             return commit
         }
@@ -83,7 +86,9 @@ extension Workspace {
         DispatchQueue.global().async {
             do {
                 let repo = try Repository.discover(from: gitDir, environment: ["GIT_DIR": gitDir])
+                PerfTrace.mark("note: repository opened")
                 try Self.writeNote(for: record, in: repo, author: author)
+                PerfTrace.mark("note: written")
             } catch {
                 failure.withLock { $0 = error }
             }

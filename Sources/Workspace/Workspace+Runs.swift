@@ -144,7 +144,9 @@ extension Workspace {
         }
         _ = try requireHead()
         let config = try config()
+        PerfTrace.mark("head and config read")
         let snapshot = try git { try repository.snapshotWorkTree() }
+        PerfTrace.mark("work tree snapshot taken")
         let id = request.id ?? RunID.make(at: start)
         let folder = liveFolder(id)
         for sub in ["outputs", "logs"] {
@@ -155,6 +157,7 @@ extension Workspace {
         guard lockFD >= 0, flock(lockFD, LOCK_EX | LOCK_NB) == 0 else {
             throw WorkspaceError(.storage, "cannot lock \(folder)/lock: \(String(cString: strerror(errno)))")
         }
+        PerfTrace.mark("live folder made and locked")
         let record = RunRecord(
             id: id, name: request.name ?? RunID.friendlyName(), experiment: request.experiment ?? config.experiment,
             kind: request.kind, status: .running, startTime: start, user: userName, host: Host.name, pid: getpid(), command: request.command,
@@ -169,6 +172,7 @@ extension Workspace {
             try writeFileAtomically(Data(custom.utf8), to: folder + "/outputs.path")
         }
         let commit = try writeRecord(record, files: RecordFiles(jobSpec: request.jobSpec), expected: nil)
+        PerfTrace.mark("first record written")
         return LiveRun(record: record, folder: folder, request: request, commit: commit, lockFD: lockFD)
     }
 
@@ -185,6 +189,7 @@ extension Workspace {
         record.statusReason = outcome.reason
         record.endTime = end
 
+        PerfTrace.mark("finishing")
         var files = gatherMetrics(live, into: &record)
         files.logFile = live.logPath
         files.extraLogs = live.request.logFiles
@@ -197,13 +202,16 @@ extension Workspace {
         }
         record.resources = .init(wallSeconds: outcome.wallSeconds, cpuSeconds: outcome.cpuSeconds,
                                  peakMemoryBytes: outcome.peakMemoryBytes, recordSeconds: Date().timeIntervalSince(clock))
+        PerfTrace.mark("metrics and outputs gathered")
         let noteWritten = updateNoteConcurrently(for: record)
         let written = Result {
             try git { try repository.retryingOnContention { try writeRecord(record, files: files, expected: live.commit) } }
         }
         try noteWritten()
         live.commit = try written.get()
+        PerfTrace.mark("final record and note written")
         try? FileManager.default.removeItem(atPath: live.folder)
+        PerfTrace.mark("live folder removed")
         return record
     }
 

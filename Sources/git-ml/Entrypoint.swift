@@ -2,5 +2,7 @@ import GitMLCommands
 
 @main
 struct Entrypoint {
-    static func main() { GitML.main() }
+    static func main() {
+        GitML.launch()
+    }
 }

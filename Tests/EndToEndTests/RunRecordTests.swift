@@ -254,6 +254,17 @@ struct RunRecordTests {
         #expect(series.split(separator: "\n").count == 6)
     }
 
+    @Test("logs are stored byte for byte, whatever the repository's attributes say")
+    func logsIgnoreAttributes() throws {
+        // `eol=crlf` makes git turn CRLF into LF when it stores a work-tree file; a log is not one.
+        let repo = try TestRepo(files: ["README.md": "# test\n", ".gitattributes": "* text eol=crlf\n"])
+        let r = try repo.ml("run", "--", "printf", "epoch 1\\r\\nepoch 2\\r\\n")
+        #expect(r.status == 0, "\(r.stderr)")
+        let id = try repo.runIDs()[0]
+        let stored = try exec(["git", "cat-file", "blob", "refs/ml/runs/\(id):logs/output.log"], cwd: repo.root)
+        #expect(Array(stored.stdout.utf8) == Array("epoch 1\r\nepoch 2\r\n".utf8))
+    }
+
     @Test("a large log streams to the terminal and the record without being held in memory")
     func largeLogIsStreamed() throws {
         let repo = try TestRepo()

@@ -10,8 +10,12 @@ protocol WorkspaceCommand: ParsableCommand {
 
 extension WorkspaceCommand {
     func run() throws {
+        PerfTrace.mark("arguments parsed")
         try Self.reportingErrors {
-            try run(in: try Workspace.open())
+            let workspace = try Workspace.open()
+            PerfTrace.mark("repository opened")
+            try run(in: workspace)
+            PerfTrace.mark("command done")
         }
     }
 
