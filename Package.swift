@@ -65,15 +65,15 @@ let package = Package(
         ]),
         // Execution: process supervision, the live metrics feed, the run executor, and the
         // tracking server each run gets.
-        .target(name: "Engine", dependencies: ["Workspace", "Tracking"]),
+        .target(name: "Engine", dependencies: ["Workspace", "ObjectStore", "Tracking"]),
         // What `git ml serve` runs: the tracking API in the foreground (later the studio,
         // webhooks and the object server).
         .target(name: "Server", dependencies: [
-            "Tracking", "Engine", "Workspace", .product(name: "Logging", package: "swift-log"),
+            "Tracking", .product(name: "Logging", package: "swift-log"),
         ]),
         // The `git ml` subcommands: options, validation, one call below, rendering.
         .target(name: "GitMLCommands", dependencies: [
-            "Workspace", "Engine", "Tracking", "Server",
+            "GitKit", "ObjectStore", "Workspace", "Engine", "Tracking", "Server",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // The executable: a few lines.
