@@ -7,7 +7,7 @@ struct Runs: WorkspaceCommand {
         commandName: "runs",
         abstract: "List recorded runs, newest first.",
         discussion: """
-        A run whose git-ml process died (kill -9, a crash) shows as lost. COMMIT ends in * when the run was made from a dirty work tree.
+        A run whose git-ml process died (kill -9, a crash) shows as lost. COMMIT ends in * when the run was made from a dirty work tree. Runs deleted through the tracking API (MLflow's delete_run) are kept and left out, as in MLflow; --view all shows them, marked deleted.
 
         Examples:
           git ml runs
@@ -15,6 +15,7 @@ struct Runs: WorkspaceCommand {
           git ml runs --experiment tuning --commit main --limit 5
           git ml runs --filter "metrics.acc > 0.9 and params.model = 'cnn'" --order-by "metrics.acc DESC"
           git ml runs --filter "tags.team = 'cv' or (params.lr IN ('0.1', '0.01') and attributes.status = 'FINISHED')"
+          git ml runs --view deleted_only
           git ml runs --json
 
         Filters use MLflow's syntax (metrics., params., tags., attributes.; = != < <= > >= LIKE ILIKE IN NOT IN) with OR and parentheses besides; they run in the query index, .git/ml/index.sqlite (see git ml reindex).
@@ -30,6 +31,8 @@ struct Runs: WorkspaceCommand {
     var filter: String?
     @Option(name: .customLong("order-by"), help: ArgumentHelp("Order by a column, e.g. \"metrics.acc DESC\" (repeatable; newest first after them).", valueName: "column [ASC|DESC]"))
     var orderBy: [String] = []
+    @Option(name: .long, help: ArgumentHelp("Which runs by lifecycle stage, as MLflow's --view: active_only (default), deleted_only or all.", valueName: "view"))
+    var view: String = "active_only"
     @Option(name: .long, help: "Show at most this many (default 50; 0 for all).")
     var limit: Int = 50
     @OptionGroup var output: JSONOption
@@ -39,6 +42,7 @@ struct Runs: WorkspaceCommand {
             throw ValidationError("--status \(s): expected one of \(RunRecord.Status.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         guard limit >= 0 else { throw ValidationError("--limit must be 0 or more") }
+        guard Self.views[view] != nil else { throw ValidationError("--view \(view): expected active_only, deleted_only or all") }
     }
 
     func run(in workspace: Workspace) throws {
@@ -49,6 +53,7 @@ struct Runs: WorkspaceCommand {
         filter.limit = limit == 0 ? nil : limit
         filter.search = self.filter
         filter.orderBy = orderBy
+        filter.view = Self.views[view] ?? .active
         let runs = try workspace.listRuns(filter)
         if let warning = workspace.indexWarning { Out.error("git-ml: warning: " + warning) }
         if output.json { Out.print(try Render.json(runs)); return }
@@ -64,9 +69,12 @@ struct Runs: WorkspaceCommand {
         var table = Table(headers: ["ID", "NAME", "STATUS", "COMMIT", "STARTED", "DURATION"] + keys)
         for r in runs {
             let duration = r.duration.map(RunFormatting.duration) ?? (r.status == .running ? RunFormatting.duration(Date().timeIntervalSince(r.startTime)) + "…" : "-")
-            table.rows.append([t.bold(r.id), r.name, Render.status(r.status, t), String(r.codeCommit.prefix(10)) + (r.dirty ? "*" : ""),
+            let status = Render.status(r.status, t) + (r.deleted ? " " + t.dim("(deleted)") : "")
+            table.rows.append([t.bold(r.id), r.name, status, String(r.codeCommit.prefix(10)) + (r.dirty ? "*" : ""),
                                Render.time(r.startTime), duration] + keys.map { r.metrics[$0].map(RunFormatting.number) ?? "-" })
         }
         Out.print(table.render(t))
     }
+
+    static let views: [String: RunSearch.View] = ["active_only": .active, "deleted_only": .deleted, "all": .all]
 }

@@ -16,10 +16,12 @@ public struct RunSummary: Sendable, Equatable, Codable {
     public var host: String
     /// Last value of each metric, in key order.
     public var metrics: [String: Double]
+    /// Deleted through the tracking API (MLflow's lifecycle stage `deleted`); kept, and restorable.
+    public var deleted: Bool = false
 
     enum CodingKeys: String, CodingKey {
         case id, name, experiment, status, exitCode = "exit_code", codeCommit = "commit", dirty
-        case startTime = "start_time", endTime = "end_time", host, metrics
+        case startTime = "start_time", endTime = "end_time", host, metrics, deleted
     }
 
     init(_ r: IndexedRun) {
@@ -28,12 +30,14 @@ public struct RunSummary: Sendable, Equatable, Codable {
         startTime = Date(timeIntervalSince1970: Double(r.startTime) / 1000)
         endTime = r.endTime.map { Date(timeIntervalSince1970: Double($0) / 1000) }
         metrics = r.metrics.mapValues(\.value)
+        deleted = r.lifecycleStage == "deleted"
     }
 
     init(_ r: RunRecord) {
         id = r.id; name = r.name; experiment = r.experiment; status = r.status; exitCode = r.exitCode
         codeCommit = r.code.commit; dirty = r.code.dirty; startTime = r.startTime; endTime = r.endTime
         host = r.host; metrics = r.metrics.mapValues(\.last)
+        deleted = r.lifecycleStage == "deleted"
     }
 
     public var duration: TimeInterval? { endTime.map { $0.timeIntervalSince(startTime) } }
@@ -51,11 +55,13 @@ public struct RunFilter: Sendable {
     public var search: String?
     /// Orderings such as `metrics.acc DESC` (`--order-by`); newest first after them.
     public var orderBy: [String] = []
+    /// Active runs (the default, as in MLflow), deleted ones, or both.
+    public var view: RunSearch.View = .active
     public init() {}
 }
 
 extension Workspace {
-    var cachePath: String { stateDirectory + "/cache/runs-v1.tsv" }
+    var cachePath: String { stateDirectory + "/cache/runs-v2.tsv" }
 
     /// Summaries of the runs that match, newest first. A `running` record whose
     /// git-ml process is gone from this machine is reported as `lost`.
@@ -70,7 +76,7 @@ extension Workspace {
         if filter.search != nil || !filter.orderBy.isEmpty {
             // Filters and orderings run in the query index; the summaries come from the cache.
             var search = RunSearch()
-            search.view = .all
+            search.view = filter.view
             do {
                 search.filter = try filter.search.flatMap { try SearchFilter.parse($0) }
                 search.orderBy = try filter.orderBy.map { try SearchOrder.parse($0) }
@@ -95,6 +101,10 @@ extension Workspace {
         for var s in all {
             if let e = filter.experiment, s.experiment != e { continue }
             if let c = commitFilter, s.codeCommit != c { continue }
+            switch filter.view {
+            case .active where s.deleted, .deleted where !s.deleted: continue
+            default: break
+            }
             if s.status == .running, isLost(id: s.id, host: s.host) { s.status = .lost }
             if !filter.statuses.isEmpty, !filter.statuses.contains(s.status) { continue }
             out.append(s)
@@ -149,6 +159,7 @@ extension Workspace {
         if changed {
             cache.stamp = stamp
             try? cache.save(cachePath)
+            try? FileManager.default.removeItem(atPath: stateDirectory + "/cache/runs-v1.tsv")  // the format before the deleted mark
         }
         return result
     }
@@ -253,7 +264,7 @@ struct SummaryCache {
                     continue
                 }
                 let f = line.split(separator: 0x09, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
-                guard f.count == 12, let status = RunRecord.Status(rawValue: f[4]), let start = Double(f[8]) else { continue }
+                guard f.count == 13, let status = RunRecord.Status(rawValue: f[4]), let start = Double(f[8]) else { continue }
                 var metrics: [String: Double] = [:]
                 for pair in f[11].split(separator: "\u{1f}") {
                     guard let eq = pair.lastIndex(of: "="), let v = Double(pair[pair.index(after: eq)...]) else { continue }
@@ -261,7 +272,8 @@ struct SummaryCache {
                 }
                 let s = RunSummary(id: f[0], name: f[2], experiment: f[3], status: status, exitCode: Int32(f[5]), codeCommit: f[6],
                                    dirty: f[7] == "1", startTime: Date(timeIntervalSince1970: start),
-                                   endTime: Double(f[9]).map { Date(timeIntervalSince1970: $0) }, host: f[10], metrics: metrics)
+                                   endTime: Double(f[9]).map { Date(timeIntervalSince1970: $0) }, host: f[10], metrics: metrics,
+                                   deleted: f[12] == "1")
                 cache.entries[f[0]] = (f[1], s)
             }
         }
@@ -280,7 +292,7 @@ struct SummaryCache {
             let metrics = s.metrics.map { "\(clean($0.key))=\($0.value)" }.joined(separator: "\u{1f}")
             out += [id, e.commit, clean(s.name), clean(s.experiment), s.status.rawValue, s.exitCode.map { String($0) } ?? "",
                     s.codeCommit, s.dirty ? "1" : "0", String(s.startTime.timeIntervalSince1970),
-                    s.endTime.map { String($0.timeIntervalSince1970) } ?? "", clean(s.host), metrics].joined(separator: "\t")
+                    s.endTime.map { String($0.timeIntervalSince1970) } ?? "", clean(s.host), metrics, s.deleted ? "1" : "0"].joined(separator: "\t")
             out += "\n"
         }
         let dir = String(path[..<path.lastIndex(of: "/")!])
@@ -291,9 +303,9 @@ struct SummaryCache {
 
 extension RunSummary {
     init(id: String, name: String, experiment: String, status: RunRecord.Status, exitCode: Int32?, codeCommit: String, dirty: Bool,
-         startTime: Date, endTime: Date?, host: String, metrics: [String: Double]) {
+         startTime: Date, endTime: Date?, host: String, metrics: [String: Double], deleted: Bool) {
         self.id = id; self.name = name; self.experiment = experiment; self.status = status; self.exitCode = exitCode
         self.codeCommit = codeCommit; self.dirty = dirty; self.startTime = startTime; self.endTime = endTime
-        self.host = host; self.metrics = metrics
+        self.host = host; self.metrics = metrics; self.deleted = deleted
     }
 }

@@ -222,6 +222,24 @@ struct TrackingE2ETests {
         let newRecord = try repo.record(try #require(newID))
         #expect((newRecord["tags"] as? [String: String])?["temp"] == nil, "delete-tag reached the record")
         #expect(((newRecord["outputs"] as? [[String: Any]])?.first?["files"] as? Int) == 5)
+
+        // A deleted run is kept and left out of `git ml runs` unless asked for, as MLflow's views do.
+        let delete = try exec([Self.python, "-c", "import mlflow; mlflow.MlflowClient().delete_run('\(try #require(newID))')"],
+                              cwd: repo.root, env: ["MLFLOW_TRACKING_URI": url])
+        #expect(delete.status == 0, "\(delete.stderr.suffix(2000))")
+        func listed(_ args: String...) throws -> [String: Bool] {
+            let r = try repo.ml(["runs", "--json"] + args)
+            #expect(r.status == 0, "\(r.stderr)")
+            let rows = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]] ?? []
+            return Dictionary(uniqueKeysWithValues: rows.map { ($0["id"] as? String ?? "", $0["deleted"] as? Bool ?? false) })
+        }
+        #expect(try listed() == [id: false])
+        #expect(try listed("--view", "all") == [id: false, newID!: true])
+        #expect(try listed("--view", "deleted_only") == [newID!: true])
+        #expect(try listed("--filter", "attributes.status = 'FINISHED'") == [id: false])
+        #expect(try listed("--filter", "attributes.status = 'FINISHED'", "--view", "all") == [id: false, newID!: true])
+        let table = try repo.ml("runs", "--view", "all")
+        #expect(table.stdout.contains("(deleted)"))
     }
 
     @Test("search_runs with MLflow filters (and OR), ordering, pages and a malformed filter's error")

@@ -69,7 +69,8 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: URL(fileURLWithPath: path).deletingLastPathComponent().path) }
         var cache = SummaryCache()
         let s = RunSummary(id: "01abc", name: "tab\there", experiment: "e", status: .failed, exitCode: 3, codeCommit: "c", dirty: true,
-                           startTime: Date(timeIntervalSince1970: 1.5), endTime: nil, host: "h", metrics: ["acc": 0.5, "loss": 1e-9])
+                           startTime: Date(timeIntervalSince1970: 1.5), endTime: nil, host: "h", metrics: ["acc": 0.5, "loss": 1e-9],
+                           deleted: true)
         cache.entries["01abc"] = ("deadbeef", s)
         try cache.save(path)
         let back = SummaryCache.load(path)
