@@ -26,28 +26,6 @@ public struct GitML: ParsableCommand {
     /// The entry point of the executable.
     public static func launch() {
         PerfTrace.start()
-        let arguments = Array(CommandLine.arguments.dropFirst())
-        // A command line that parses is run from QuickRoot's parse; anything else (help,
-        // --version, a usage error, a completion script) is parsed again by GitML, whose
-        // messages the user sees.
-        if !arguments.contains(where: { $0.hasPrefix("--generate-completion-script") }),
-           var command = try? QuickRoot.parseAsRoot(arguments), !(command is QuickRoot) {
-            do {
-                try command.run()
-            } catch {
-                exit(withError: error)
-            }
-            return
-        }
         main()
     }
-}
-
-/// The same commands under a root that swift-argument-parser treats as a sub-tool,
-/// which skips its probe for `--generate-completion-script` (two more parses at each
-/// start, about a millisecond before a run can begin). Never shown: its help would
-/// read `git git-ml`.
-struct QuickRoot: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "git-ml", _superCommandName: "git", subcommands: GitML.configuration.subcommands)
 }

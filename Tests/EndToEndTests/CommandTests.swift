@@ -98,7 +98,19 @@ struct CommandTests {
             let r = try repo.ml(command.split(separator: " ").map(String.init) + ["--help"])
             #expect(r.status == 0, "\(command)")
             #expect(r.stdout.contains("Examples:") && r.stdout.contains("git ml \(command)"), "\(command) --help: \(r.stdout)")
+            #expect(r.stdout.contains("USAGE: git-ml \(command)"), "\(command) --help: \(r.stdout)")
         }
+        // The root's help, in every spelling, is git-ml's own (examples, version, subcommands).
+        for args in [["--help"], ["-h"], ["help"], []] {
+            let r = try repo.ml(args)
+            #expect(r.stdout.contains("USAGE: git-ml <subcommand>") && r.stdout.contains("git ml run -- python train.py")
+                    && r.stdout.contains("--version") && r.stdout.contains("See 'git-ml help <subcommand>'"),
+                    "git-ml \(args.joined(separator: " ")): \(r.stdout)")
+        }
+        let helpRun = try repo.ml("help", "run")
+        #expect(helpRun.stdout.contains("USAGE: git-ml run"), "\(helpRun.stdout)")
+        let version = try repo.ml("--version").stdout
+        #expect(version.range(of: #"^[0-9]+\.[0-9]+\.[0-9]+\n$"#, options: .regularExpression) != nil, "\(version)")
     }
 
     @Test("an unknown run id gets an error listing the closest ids")
