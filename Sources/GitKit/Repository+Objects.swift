@@ -53,6 +53,9 @@ extension Repository {
     /// No filters: `git_blob_create_from_disk` would apply the work tree's attributes to a
     /// file under the work tree (`.git/ml/...` is), and finding them reads the whole index.
     /// A small file is written from memory, which skips the write when the blob exists.
+    /// The bytes stored are the file's first `st_size` at the time it is opened: a log that
+    /// is still growing (a checkpoint of a live run) gives a consistent prefix; a file that
+    /// shrinks while it is read is an error.
     public func writeBlob(fileAt path: String) throws -> ObjectID {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw GitError(code: .other(-1), operation: "store \(path) as a blob", message: String(cString: strerror(errno))) }

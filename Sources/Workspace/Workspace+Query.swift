@@ -55,8 +55,9 @@ public struct RunFilter: Sendable {
     public var search: String?
     /// Orderings such as `metrics.acc DESC` (`--order-by`); newest first after them.
     public var orderBy: [String] = []
-    /// Active runs (the default, as in MLflow), deleted ones, or both.
-    public var view: RunSearch.View = .active
+    /// Active runs, deleted ones, or both (the default here: experiments and logged models
+    /// are found through deleted runs too; `git ml runs` asks for active ones, as MLflow does).
+    public var view: RunSearch.View = .all
     public init() {}
 }
 

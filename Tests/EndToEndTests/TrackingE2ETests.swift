@@ -223,21 +223,32 @@ struct TrackingE2ETests {
         #expect((newRecord["tags"] as? [String: String])?["temp"] == nil, "delete-tag reached the record")
         #expect(((newRecord["outputs"] as? [[String: Any]])?.first?["files"] as? Int) == 5)
 
-        // A deleted run is kept and left out of `git ml runs` unless asked for, as MLflow's views do.
-        let delete = try exec([Self.python, "-c", "import mlflow; mlflow.MlflowClient().delete_run('\(try #require(newID))')"],
-                              cwd: repo.root, env: ["MLFLOW_TRACKING_URI": url])
+        // A deleted run is kept and left out of `git ml runs` unless asked for, as MLflow's views do;
+        // an experiment that only its (deleted) runs name is still found.
+        let solo = try repo.ml("run", "--experiment", "solo", "--", "true")
+        let soloID = try #require(runID(from: solo.stderr))
+        let delete = try exec([Self.python, "-c", """
+            import mlflow
+            c = mlflow.MlflowClient()
+            c.delete_run('\(try #require(newID))')
+            c.delete_run('\(soloID)')
+            print("OUT", c.get_experiment_by_name("solo").name)
+            """], cwd: repo.root, env: ["MLFLOW_TRACKING_URI": url])
         #expect(delete.status == 0, "\(delete.stderr.suffix(2000))")
+        #expect(delete.stdout.contains("OUT solo"), "\(delete.stdout)")
         func listed(_ args: String...) throws -> [String: Bool] {
             let r = try repo.ml(["runs", "--json"] + args)
             #expect(r.status == 0, "\(r.stderr)")
             let rows = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]] ?? []
-            return Dictionary(uniqueKeysWithValues: rows.map { ($0["id"] as? String ?? "", $0["deleted"] as? Bool ?? false) })
+            let pairs = rows.map { ($0["id"] as? String ?? "?", $0["deleted"] as? Bool ?? false) }
+            #expect(Set(pairs.map(\.0)).count == pairs.count, "each run listed once: \(r.stdout)")
+            return Dictionary(pairs, uniquingKeysWith: { a, _ in a })
         }
         #expect(try listed() == [id: false])
-        #expect(try listed("--view", "all") == [id: false, newID!: true])
-        #expect(try listed("--view", "deleted_only") == [newID!: true])
+        #expect(try listed("--view", "all") == [id: false, newID!: true, soloID: true])
+        #expect(try listed("--view", "deleted_only") == [newID!: true, soloID: true])
         #expect(try listed("--filter", "attributes.status = 'FINISHED'") == [id: false])
-        #expect(try listed("--filter", "attributes.status = 'FINISHED'", "--view", "all") == [id: false, newID!: true])
+        #expect(try listed("--filter", "attributes.status = 'FINISHED'", "--view", "all") == [id: false, newID!: true, soloID: true])
         let table = try repo.ml("runs", "--view", "all")
         #expect(table.stdout.contains("(deleted)"))
     }
