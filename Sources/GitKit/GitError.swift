@@ -1,4 +1,5 @@
 import CGit2
+import Foundation
 
 /// An error from libgit2 or from GitKit itself, with the operation that failed.
 ///
@@ -28,6 +29,11 @@ public struct GitError: Error, CustomStringConvertible, Sendable {
     }
 
     public var description: String { "\(operation): \(message)" }
+
+    /// The error of a failed system call, from `errno`.
+    static func system(_ operation: String) -> GitError {
+        GitError(code: .other(-1), operation: operation, message: String(cString: strerror(errno)))
+    }
 
     /// True when retrying the same update may succeed (lock held, value moved).
     public var isContention: Bool { code == .modified || code == .locked || code == .exists }

@@ -58,30 +58,28 @@ extension Repository {
     /// shrinks while it is read is an error.
     public func writeBlob(fileAt path: String) throws -> ObjectID {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw GitError(code: .other(-1), operation: "store \(path) as a blob", message: String(cString: strerror(errno))) }
+        guard fd >= 0 else { throw GitError.system("store \(path) as a blob") }
         defer { close(fd) }
         var info = stat()
-        guard fstat(fd, &info) == 0 else { throw GitError(code: .other(-1), operation: "store \(path) as a blob", message: String(cString: strerror(errno))) }
+        guard fstat(fd, &info) == 0 else { throw GitError.system("store \(path) as a blob") }
         let size = Int(info.st_size)
         let chunk = 1 << 20
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: max(1, min(size, chunk)), alignment: 16)
         defer { buffer.deallocate() }
-        func readChunk(_ count: Int) throws -> Int {
-            while true {
-                let n = read(fd, buffer, count)
-                if n >= 0 { return n }
-                if errno != EINTR { throw GitError(code: .other(-1), operation: "read \(path)", message: String(cString: strerror(errno))) }
+        /// Fills the buffer with the next `count` bytes of the file.
+        func fill(_ count: Int) throws {
+            var got = 0
+            while got < count {
+                let n = read(fd, buffer + got, count - got)
+                if n < 0, errno == EINTR { continue }
+                if n < 0 { throw GitError.system("read \(path)") }
+                if n == 0 { throw GitError(code: .other(-1), operation: "read \(path)", message: "the file shrank while it was read") }
+                got += n
             }
         }
         var oid = git_oid()
         if size <= chunk {
-            var got = 0
-            while got < size {
-                let n = try readChunk(size - got)
-                if n == 0 { break }
-                got += n
-            }
-            guard got == size else { throw GitError(code: .other(-1), operation: "read \(path)", message: "the file changed size while it was read") }
+            try fill(size)
             try check("store \(path) as a blob", git_blob_create_from_buffer(&oid, handle, buffer, size))
             return ObjectID(oid)
         }
@@ -91,14 +89,11 @@ extension Repository {
         var stream: UnsafeMutablePointer<git_odb_stream>?
         try check("store \(path) as a blob", git_odb_open_wstream(&stream, odb, git_object_size_t(size), GIT_OBJECT_BLOB))
         defer { git_odb_stream_free(stream) }
-        var written = 0
-        while written < size {
-            let n = try readChunk(min(chunk, size - written))
-            if n == 0 { break }
+        for offset in stride(from: 0, to: size, by: chunk) {
+            let n = min(chunk, size - offset)
+            try fill(n)
             try check("store \(path) as a blob", git_odb_stream_write(stream, buffer.assumingMemoryBound(to: CChar.self), n))
-            written += n
         }
-        guard written == size else { throw GitError(code: .other(-1), operation: "read \(path)", message: "the file changed size while it was read") }
         try check("store \(path) as a blob", git_odb_stream_finalize_write(&oid, stream))
         return ObjectID(oid)
     }
@@ -124,7 +119,7 @@ extension Repository {
             let size = Int(git_blob_rawsize(blob))
             let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
             guard fd >= 0 else {
-                throw GitError(code: .other(-1), operation: "write \(path)", message: String(cString: strerror(errno)))
+                throw GitError.system("write \(path)")
             }
             defer { close(fd) }
             var offset = 0
@@ -133,7 +128,7 @@ extension Repository {
                     let n = Foundation.write(fd, raw + offset, size - offset)
                     if n < 0 {
                         if errno == EINTR { continue }
-                        throw GitError(code: .other(-1), operation: "write \(path)", message: String(cString: strerror(errno)))
+                        throw GitError.system("write \(path)")
                     }
                     offset += n
                 }
@@ -240,7 +235,7 @@ extension Repository {
                 let destination = String(decoding: try readBlob(entry.id), as: UTF8.self)
                 unlink(target)
                 guard symlink(destination, target) == 0 else {
-                    throw GitError(code: .other(-1), operation: "link \(target)", message: String(cString: strerror(errno)))
+                    throw GitError.system("link \(target)")
                 }
             case .blob, .executable:
                 try writeBlob(entry.id, toFile: target, mode: entry.mode == .executable ? 0o755 : 0o644)

@@ -31,8 +31,8 @@ struct Runs: WorkspaceCommand {
     var filter: String?
     @Option(name: .customLong("order-by"), help: ArgumentHelp("Order by a column, e.g. \"metrics.acc DESC\" (repeatable; newest first after them).", valueName: "column [ASC|DESC]"))
     var orderBy: [String] = []
-    @Option(name: .long, help: ArgumentHelp("Which runs by lifecycle stage, as MLflow's --view: active_only (default), deleted_only or all.", valueName: "view"))
-    var view: String = "active_only"
+    @Option(name: .long, help: "Which runs by lifecycle stage, as MLflow's --view.")
+    var view: View = .active_only
     @Option(name: .long, help: "Show at most this many (default 50; 0 for all).")
     var limit: Int = 50
     @OptionGroup var output: JSONOption
@@ -42,7 +42,6 @@ struct Runs: WorkspaceCommand {
             throw ValidationError("--status \(s): expected one of \(RunRecord.Status.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         guard limit >= 0 else { throw ValidationError("--limit must be 0 or more") }
-        guard Self.views[view] != nil else { throw ValidationError("--view \(view): expected active_only, deleted_only or all") }
     }
 
     func run(in workspace: Workspace) throws {
@@ -53,7 +52,7 @@ struct Runs: WorkspaceCommand {
         filter.limit = limit == 0 ? nil : limit
         filter.search = self.filter
         filter.orderBy = orderBy
-        filter.view = Self.views[view] ?? .active
+        filter.view = view.search
         let runs = try workspace.listRuns(filter)
         if let warning = workspace.indexWarning { Out.error("git-ml: warning: " + warning) }
         if output.json { Out.print(try Render.json(runs)); return }
@@ -76,5 +75,15 @@ struct Runs: WorkspaceCommand {
         Out.print(table.render(t))
     }
 
-    static let views: [String: RunSearch.View] = ["active_only": .active, "deleted_only": .deleted, "all": .all]
+    /// `--view`, spelled as MLflow's.
+    enum View: String, ExpressibleByArgument, CaseIterable {
+        case active_only, deleted_only, all
+        var search: RunSearch.View {
+            switch self {
+            case .active_only: .active
+            case .deleted_only: .deleted
+            case .all: .all
+            }
+        }
+    }
 }

@@ -133,6 +133,9 @@ extension Workspace {
     func allSummaries() throws -> [RunSummary] {
         let stamp = refsStamp()
         var cache = SummaryCache.load(cachePath)
+        if cache.stamp == nil, cache.entries.isEmpty {
+            try? FileManager.default.removeItem(atPath: stateDirectory + "/cache/runs-v1.tsv")  // the format before the deleted mark
+        }
         if let stamp, cache.stamp == stamp {
             return cache.entries.values.map(\.summary)
         }
@@ -160,7 +163,6 @@ extension Workspace {
         if changed {
             cache.stamp = stamp
             try? cache.save(cachePath)
-            try? FileManager.default.removeItem(atPath: stateDirectory + "/cache/runs-v1.tsv")  // the format before the deleted mark
         }
         return result
     }
