@@ -111,13 +111,12 @@ public struct EnvironmentBuilder {
 
     /// Records the lock (store object and `refs/ml/envs/<id>`) and marks the build ready.
     func finish(_ spec: EnvironmentSpec, folder: String, marker: String, lock lockData: Data, log: LineLog) throws -> RealizedEnvironment {
-        let lockID = try workspace.store.put(lockData)
-        try workspace.writeEnvironmentRecord(spec, lock: lockData)
+        let lockID = try workspace.recordEnvironmentLock(spec, lock: lockData)
         let version = pythonVersion(folder + "/bin/python")
-        let encoded = try JSONEncoder().encode(Marker(lock: lockID.hex, python: version))
+        let encoded = try JSONEncoder().encode(Marker(lock: lockID, python: version))
         try writeFileAtomically(encoded, to: marker)
         log.note("environment \(spec.id.prefix(12)) ready")
-        return RealizedEnvironment(id: spec.id, folder: folder, lock: lockID.hex, python: version, built: true)
+        return RealizedEnvironment(id: spec.id, folder: folder, lock: lockID, python: version, built: true)
     }
 
     /// The host's python3, or `python3.X` when the spec pins 3.X and the host has it;

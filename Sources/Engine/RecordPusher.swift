@@ -14,9 +14,7 @@ public struct RecordPusher {
     public func push(remote: String) throws -> (status: Int32, output: String) {
         if workspace.environment["GITML_HOOK_ACTIVE"] != nil { return (0, "") }
         guard try workspace.config().pushRecords else { return (0, "") }
-        var refspecs: [String] = []
-        if !(try workspace.repository.references(withPrefix: "refs/ml/")).isEmpty { refspecs.append("refs/ml/*:refs/ml/*") }
-        if try workspace.repository.referenceTarget(Workspace.notesRef) != nil { refspecs.append("\(Workspace.notesRef):\(Workspace.notesRef)") }
+        let refspecs = try workspace.recordRefspecs()
         guard !refspecs.isEmpty else { return (0, "") }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")

@@ -21,7 +21,6 @@ public struct DataAsset: Sendable, Codable, Equatable {
 }
 
 extension Workspace {
-    static let dataRefPrefix = "refs/ml/data/"
     static let dataAssetKeys = ["$schema", "name", "version", "type", "path", "description", "tags", "properties", "datastore"]
 
     /// Reads a data asset YAML, stores its path and registers NAME:VERSION on `refs/ml/data/<name>/<version>`.
@@ -68,54 +67,51 @@ extension Workspace {
             tags = [:]
             for e in m { if case .scalar(let v, _, _) = e.value { tags![e.key] = v } }
         }
-        let latest = try dataAssetVersions(name).last
-        let version = string("version") ?? String((Int(latest?.version ?? "0") ?? 0) + 1)
         let stored = try storeData(at: local, progress: progress)
-        let asset = DataAsset(name: name, version: version, type: type, description: string("description"), path: path,
+        var asset = DataAsset(name: name, version: string("version") ?? "", type: type, description: string("description"), path: path,
                               sha256: stored.sha256, size: stored.size, files: stored.files, tags: tags)
-        let ref = Self.dataRefPrefix + name + "/" + version
-        if let existing = try git({ try repository.referenceTarget(ref) }) {
+        let manifest = type == "uri_folder" ? try ContentID(hex: asset.sha256).map { try store.get($0) } : nil
+        func content(_ version: String) throws -> RecordContent {
+            asset.version = version
+            var content = RecordContent(document: try Self.recordJSON(asset), message: "git-ml data \(name):\(version)\n")
+            if let manifest { content.files["manifest.json"] = .data(manifest) }
+            return content
+        }
+        guard !asset.version.isEmpty else {
+            // No version given: the next one, never the same as a concurrent registration's.
+            _ = try git { try ledger.writeNextVersion(.dataAsset, name: name, content) }
+            return asset
+        }
+        do {
+            try ledger.write(.dataAsset, name + "/" + asset.version, expecting: .absent) { _ in try content(asset.version) }
+            return asset
+        } catch let e as GitError where e.code == .exists {
+            // Versions are immutable: registering the same bytes again is a no-op, other bytes a conflict.
+            guard let existing = try git({ try ledger.head(.dataAsset, name + "/" + asset.version) }) else { throw WorkspaceError(.storage, "git: \(e)") }
             let old = try readDataAsset(commit: existing)
             if old.sha256 == asset.sha256 { return old }
-            throw WorkspaceError(.invalidArgument, "data asset \(name):\(version) is already registered with other bytes (\(old.sha256.prefix(12)))",
+            throw WorkspaceError(.invalidArgument, "data asset \(name):\(asset.version) is already registered with other bytes (\(old.sha256.prefix(12)))",
                                  hint: "give it a new version")
+        } catch let e as GitError {
+            throw WorkspaceError(.storage, "git: \(e.description)")
         }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        try git {
-            var entries = [TreeEntry(name: "asset.json", id: try repository.writeBlob(try encoder.encode(asset)), mode: .blob)]
-            if type == "uri_folder", let id = ContentID(hex: asset.sha256) {
-                entries.append(TreeEntry(name: "manifest.json", id: try repository.writeBlob(try store.get(id)), mode: .blob))
-            }
-            let tree = try repository.writeTree(entries)
-            let commit = try repository.createCommit(tree: tree, parents: [], message: "git-ml data \(name):\(version)\n",
-                                                     author: signature, time: Date())
-            try repository.updateReference(ref, to: commit, expected: nil, message: "git-ml: data \(name):\(version)")
-        }
-        return asset
     }
 
     func readDataAsset(commit: ObjectID) throws -> DataAsset {
-        let info = try git { try repository.readCommit(commit) }
-        guard let data = try git({ try repository.readFile(in: info.tree, path: "asset.json") }),
-              let asset = try? JSONDecoder().decode(DataAsset.self, from: data) else {
-            throw WorkspaceError(.storage, "data asset record \(commit.short) has no readable asset.json")
-        }
-        return asset
+        try git { try ledger.decode(DataAsset.self, .dataAsset, at: commit) }
     }
 
     /// Every version of a data asset, oldest first.
     public func dataAssetVersions(_ name: String) throws -> [DataAsset] {
-        let prefix = Self.dataRefPrefix + name + "/"
-        return try git { try repository.references(withPrefix: prefix) }
-            .map { try readDataAsset(commit: $0.target) }
+        try git { try ledger.list(.dataAsset, under: name + "/") }
+            .map { try readDataAsset(commit: $0.commit) }
             .sorted { Self.versionLess($0.version, $1.version) }
     }
 
     /// Every registered data asset version.
     public func listDataAssets() throws -> [DataAsset] {
-        try git { try repository.references(withPrefix: Self.dataRefPrefix) }
-            .map { try readDataAsset(commit: $0.target) }
+        try git { try ledger.list(.dataAsset) }
+            .map { try readDataAsset(commit: $0.commit) }
             .sorted { ($0.name, $0.version) < ($1.name, $1.version) }
     }
 

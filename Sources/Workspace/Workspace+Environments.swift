@@ -14,8 +14,15 @@ public struct EnvironmentEntry: Sendable, Codable {
 }
 
 extension Workspace {
-    static let envRefPrefix = "refs/ml/envs/"
-    static let envNameRefPrefix = "refs/ml/environments/"
+    /// Where names were registered before they moved beside the ids (`refs/ml/envs/<name>/<version>`);
+    /// still read, never written.
+    static let legacyEnvironmentNames = RecordKind(name: "environment", refPrefix: "refs/ml/environments/",
+                                                   document: "environment.json", chainsHistory: true)
+
+    /// True for an environment id (64 hex digits): `refs/ml/envs/<id>` holds its record.
+    static func isEnvironmentID(_ key: some StringProtocol) -> Bool {
+        key.count == 64 && key.allSatisfy(\.isHexDigit)
+    }
 
     /// Where the environment with this id is realized.
     public func environmentFolder(_ id: String) -> String { stateDirectory + "/envs/" + id }
@@ -99,11 +106,14 @@ extension Workspace {
 
     /// The commit of a registered environment: the version given, or the highest.
     func registeredEnvironment(name: String, version: String?) throws -> (version: String, commit: ObjectID)? {
-        let prefix = Self.envNameRefPrefix + name + "/"
-        let refs = try git { try repository.references(withPrefix: prefix) }
-            .map { (String($0.name.dropFirst(prefix.count)), $0.target) }
-        if let version { return refs.first { $0.0 == version } }
-        return refs.max { Self.versionLess($0.0, $1.0) }
+        var versions: [String: ObjectID] = [:]
+        for kind in [Self.legacyEnvironmentNames, .environment] {
+            for (key, commit) in try git({ try ledger.list(kind, under: name + "/") }) {
+                versions[String(key.dropFirst(name.count + 1))] = commit
+            }
+        }
+        if let version { return versions[version].map { (version, $0) } }
+        return versions.max { Self.versionLess($0.key, $1.key) }.map { ($0.key, $0.value) }
     }
 
     /// Orders versions numerically where they are numbers (2 < 10), else as text.
@@ -114,16 +124,11 @@ extension Workspace {
     }
 
     func readEnvironmentSpec(commit: ObjectID) throws -> EnvironmentSpec {
-        let info = try git { try repository.readCommit(commit) }
-        guard let data = try git({ try repository.readFile(in: info.tree, path: "environment.json") }),
-              let spec = try? JSONDecoder().decode(EnvironmentSpec.self, from: data) else {
-            throw WorkspaceError(.storage, "environment record \(commit.short) has no readable environment.json")
-        }
-        return spec
+        try git { try ledger.decode(EnvironmentSpec.self, .environment, at: commit) }
     }
 
     func environmentSpec(id: String) throws -> EnvironmentSpec? {
-        guard let commit = try git({ try repository.referenceTarget(Self.envRefPrefix + id) }) else { return nil }
+        guard let commit = try git({ try ledger.head(.environment, id) }) else { return nil }
         return try readEnvironmentSpec(commit: commit)
     }
 
@@ -146,8 +151,8 @@ extension Workspace {
         guard let name = spec.name, !name.isEmpty else {
             throw WorkspaceError(.badConfig, "\(shown):\(node.line): an environment to register needs a 'name'")
         }
-        guard name.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else {
-            throw WorkspaceError(.badConfig, "\(shown):\(node["name"]?.line ?? 1): environment name '\(name)' may hold letters, digits, '-', '_' and '.' only")
+        guard name.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }), !Self.isEnvironmentID(name) else {
+            throw WorkspaceError(.badConfig, "\(shown):\(node["name"]?.line ?? 1): environment name '\(name)' may hold letters, digits, '-', '_' and '.' only, and is not 64 hex digits (an id)")
         }
         let latest = try registeredEnvironment(name: name, version: nil)?.version
         let version = override ?? spec.version ?? String((Int(latest ?? "0") ?? 0) + 1)
@@ -159,61 +164,61 @@ extension Workspace {
                                  hint: "give it a new version (version: in the file, or --version)")
         }
         let commit = try writeEnvironmentRecord(spec, lock: nil)
-        try git {
-            try repository.updateReference(Self.envNameRefPrefix + name + "/" + version, to: commit, expected: nil,
-                                           message: "git-ml: environment \(name):\(version)")
-        }
+        try git { try ledger.link(.environment, name + "/" + version, to: commit, expecting: nil) }
         return (name, version, spec.id)
     }
 
     /// Writes (or updates) `refs/ml/envs/<id>`: the spec, and the lock once built.
     @discardableResult
     public func writeEnvironmentRecord(_ spec: EnvironmentSpec, lock: Data?) throws -> ObjectID {
-        let ref = Self.envRefPrefix + spec.id
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        let document = try Self.recordJSON(spec)
         return try git {
-            try repository.retryingOnContention {
-                let old = try repository.referenceTarget(ref)
-                var lockData = lock
-                if lockData == nil, let old {
-                    lockData = try repository.readFile(in: try repository.readCommit(old).tree, path: "lock.txt")
+            try ledger.write(.environment, spec.id, expecting: .latest) { current in
+                var content = RecordContent(document: document, message: "git-ml environment \(spec.id)\n")
+                if let lock {
+                    content.files["lock.txt"] = .data(lock)
+                } else if let current, let old = try ledger.file(at: current, path: "lock.txt") {
+                    content.files["lock.txt"] = .data(old)
                 }
-                var entries = [TreeEntry(name: "environment.json", id: try repository.writeBlob(try encoder.encode(spec)), mode: .blob)]
-                if let lockData { entries.append(TreeEntry(name: "lock.txt", id: try repository.writeBlob(lockData), mode: .blob)) }
-                let tree = try repository.writeTree(entries)
-                if let old, try repository.readCommit(old).tree == tree { return old }
-                let commit = try repository.createCommit(tree: tree, parents: old.map { [$0] } ?? [],
-                                                         message: "git-ml environment \(spec.id)\n", author: signature, time: Date())
-                try repository.updateReference(ref, to: commit, expected: old, message: "git-ml: environment")
-                return commit
+                return content
             }
         }
     }
 
+    /// Records a built environment's lock: the `pip freeze` text into the object store (its id
+    /// is returned, for the run records that name it) and into `refs/ml/envs/<id>`.
+    public func recordEnvironmentLock(_ spec: EnvironmentSpec, lock: Data) throws -> String {
+        let id = try store.put(lock)
+        try writeEnvironmentRecord(spec, lock: lock)
+        return id.hex
+    }
+
     /// The lock recorded for an environment id, if it was built.
     public func environmentLock(id: String) throws -> Data? {
-        guard let commit = try git({ try repository.referenceTarget(Self.envRefPrefix + id) }) else { return nil }
-        return try git { try repository.readFile(in: try repository.readCommit(commit).tree, path: "lock.txt") }
+        guard let commit = try git({ try ledger.head(.environment, id) }) else { return nil }
+        return try git { try ledger.file(at: commit, path: "lock.txt") }
     }
 
     /// Registered environments (one line per name and version) and environments built here.
     public func listEnvironments() throws -> [EnvironmentEntry] {
         var out: [EnvironmentEntry] = []
         var named = Set<String>()
-        for ref in try git({ try repository.references(withPrefix: Self.envNameRefPrefix) }) {
-            let rest = ref.name.dropFirst(Self.envNameRefPrefix.count)
-            guard let slash = rest.lastIndex(of: "/") else { continue }
-            let spec = try readEnvironmentSpec(commit: ref.target)
-            named.insert(spec.id)
-            out.append(EnvironmentEntry(id: spec.id, name: String(rest[..<slash]), version: String(rest[rest.index(after: slash)...])))
-        }
-        for ref in try git({ try repository.references(withPrefix: Self.envRefPrefix) }) {
-            let id = String(ref.name.dropFirst(Self.envRefPrefix.count))
-            if !named.contains(id) {
-                let spec = try readEnvironmentSpec(commit: ref.target)
-                out.append(EnvironmentEntry(id: id, name: spec.name, version: nil))
+        var ids: [(String, ObjectID)] = []
+        var seen = Set<String>()
+        for kind in [RecordKind.environment, Self.legacyEnvironmentNames] {
+            for (key, commit) in try git({ try ledger.list(kind) }) {
+                guard let slash = key.lastIndex(of: "/") else {
+                    if Self.isEnvironmentID(key) { ids.append((key, commit)) }
+                    continue
+                }
+                guard seen.insert(key).inserted else { continue }
+                let spec = try readEnvironmentSpec(commit: commit)
+                named.insert(spec.id)
+                out.append(EnvironmentEntry(id: spec.id, name: String(key[..<slash]), version: String(key[key.index(after: slash)...])))
             }
+        }
+        for (id, commit) in ids where !named.contains(id) {
+            out.append(EnvironmentEntry(id: id, name: try readEnvironmentSpec(commit: commit).name, version: nil))
         }
         for i in out.indices {
             let folder = environmentFolder(out[i].id)

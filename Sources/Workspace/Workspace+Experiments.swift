@@ -27,8 +27,6 @@ public struct Experiment: Codable, Sendable, Equatable {
 }
 
 extension Workspace {
-    static let experimentRefPrefix = "refs/ml/experiments/"
-
     /// An experiment's id follows from its name (`Default` is `0`, as in MLflow), so every
     /// clone gives the same name the same id without coordination.
     public static func experimentID(for name: String) -> String {
@@ -42,15 +40,15 @@ extension Workspace {
     /// Experiments recorded on refs, and those that runs name (Default always).
     public func experiments() throws -> [Experiment] {
         var byID: [String: Experiment] = [:]
-        for ref in try git({ try repository.references(withPrefix: Self.experimentRefPrefix) }) {
-            if let e = try readExperiment(commit: ref.target) { byID[e.id] = e }
+        for (_, commit) in try git({ try ledger.list(.experiment) }) {
+            // One unreadable record does not hide the others (fsck names it).
+            if let e = try? git({ try ledger.decode(Experiment.self, .experiment, at: commit) }) { byID[e.id] = e }
         }
         var names = Set(["Default", (try? config().experiment) ?? "Default"])
         var firstSeen: [String: Int64] = [:]
-        for s in try listRuns() {
-            names.insert(s.experiment)
-            let ms = Int64(s.startTime.timeIntervalSince1970 * 1000)
-            firstSeen[s.experiment] = min(firstSeen[s.experiment] ?? ms, ms)
+        for (name, start) in try experimentsOfRuns() {
+            names.insert(name)
+            firstSeen[name] = start
         }
         for name in names {
             let id = Self.experimentID(for: name)
@@ -65,26 +63,12 @@ extension Workspace {
     public func experiment(id: String) throws -> Experiment? { try experiments().first { $0.id == id } }
     public func experiment(named name: String) throws -> Experiment? { try experiments().first { $0.name == name } }
 
-    func readExperiment(commit: ObjectID) throws -> Experiment? {
-        let info = try git { try repository.readCommit(commit) }
-        guard let data = try git({ try repository.readFile(in: info.tree, path: "experiment.json") }) else { return nil }
-        return try? JSONDecoder().decode(Experiment.self, from: data)
-    }
-
     /// Records an experiment (created, renamed, tagged, deleted or restored) on its ref.
     public func saveExperiment(_ experiment: Experiment) throws {
-        let ref = Self.experimentRefPrefix + experiment.id
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        let document = try Self.recordJSON(experiment)
         try git {
-            try repository.retryingOnContention {
-                let old = try repository.referenceTarget(ref)
-                let blob = try repository.writeBlob(try encoder.encode(experiment))
-                let tree = try repository.writeTree([TreeEntry(name: "experiment.json", id: blob, mode: .blob)])
-                let commit = try repository.createCommit(tree: tree, parents: old.map { [$0] } ?? [],
-                                                         message: "git-ml experiment \(experiment.id): \(experiment.name)\n",
-                                                         author: signature, time: Date())
-                try repository.updateReference(ref, to: commit, expected: old, message: "git-ml: experiment")
+            try ledger.write(.experiment, experiment.id, expecting: .latest) { _ in
+                RecordContent(document: document, message: "git-ml experiment \(experiment.id): \(experiment.name)\n")
             }
         }
     }

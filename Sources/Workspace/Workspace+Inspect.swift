@@ -47,7 +47,7 @@ extension Workspace {
     /// The stored series file (`metrics.jsonl` of a finished record: one normalized line per
     /// point, in the order logged), or nil for a running run or one without metrics.
     public func storedMetricSeries(of record: RunRecord) throws -> Data? {
-        guard record.status != .running, let commit = try git({ try repository.referenceTarget(Self.runRef(record.id)) }) else { return nil }
+        guard record.status != .running, let commit = try git({ try ledger.head(.run, record.id) }) else { return nil }
         let tree = try git { try repository.readCommit(commit).tree }
         return try git { try repository.readFile(in: tree, path: "metrics.jsonl") }
     }
@@ -59,7 +59,7 @@ extension Workspace {
             parser.feed(data)
             return parser.points
         }
-        guard let commit = try git({ try repository.referenceTarget(Self.runRef(record.id)) }) else { return [] }
+        guard let commit = try git({ try ledger.head(.run, record.id) }) else { return [] }
         let tree = try git { try repository.readCommit(commit).tree }
         if let data = try git({ try repository.readFile(in: tree, path: "metrics.jsonl") }) {
             parser.feed(data)

@@ -117,23 +117,21 @@ extension Workspace {
     /// through its metrics file instead, by the process that owns it.
     @discardableResult
     public func amendRecord(_ id: String, message: String, _ change: (inout RunRecord) throws -> Void) throws -> RunRecord {
+        var record: RunRecord?
         try git {
-            try repository.retryingOnContention {
-                let ref = Self.runRef(id)
-                guard let old = try repository.referenceTarget(ref) else {
-                    throw WorkspaceError(.unknownRun, "no run \(id)")
-                }
-                let info = try repository.readCommit(old)
-                var record = try readRecord(commit: old)
-                try change(&record)
-                var entries = try repository.readTree(info.tree).filter { $0.name != "run.json" }
-                entries.append(TreeEntry(name: "run.json", id: try repository.writeBlob(try record.encoded()), mode: .blob))
-                let commit = try repository.createCommit(tree: try repository.writeTree(entries), parents: info.parents,
-                                                         message: "git-ml run \(id): \(message)\n", author: signature, time: Date())
-                try repository.updateReference(ref, to: commit, expected: old, message: "git-ml: run \(message)")
-                return record
+            try ledger.write(.run, id, expecting: .latest) { current in
+                guard let current else { throw WorkspaceError(.unknownRun, "no run \(id)") }
+                var content = try ledger.content(at: current, .run)
+                var changed = try RunRecord.decode(content.document)
+                try change(&changed)
+                content.document = try changed.encoded()
+                content.message = "git-ml run \(id): \(message)\n"
+                content.time = Date()
+                record = changed
+                return content
             }
         }
+        return record!
     }
 
     /// Records the start of a run: snapshots the code, makes the live folder and

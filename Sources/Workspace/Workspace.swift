@@ -9,13 +9,17 @@ public let gitmlVersion = "0.1.0"
 /// layers above (commands, engine, servers).
 ///
 /// Not `Sendable`: it owns a libgit2 handle that one thread uses at a time.
+///
+/// It keeps its git repository and object store to itself: the layers above read and
+/// write records, objects and refs through its API (the ledger of `RecordKind`s, runs,
+/// environments, data), never through libgit2 or the store directly.
 public final class Workspace {
-    public let repository: Repository
+    let repository: Repository
     /// The top of the work tree.
     public let workTree: String
     /// `.git/ml`, the local state (objects, live runs, caches).
     public let stateDirectory: String
-    public let store: ObjectStore
+    let store: ObjectStore
     public let environment: [String: String]
     /// The folder the user is in (inside the work tree).
     public let currentDirectory: String
@@ -23,7 +27,6 @@ public final class Workspace {
     public internal(set) var indexWarning: String?
     private var userCache: Signature??
 
-    public static let runsRefPrefix = "refs/ml/runs/"
     public static let notesRef = "refs/notes/ml"
 
     init(repository: Repository, workTree: String, currentDirectory: String, environment: [String: String]) {

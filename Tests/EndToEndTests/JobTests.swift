@@ -258,7 +258,16 @@ struct JobTests {
         """)
         let created = try repo.ml("env", "create", "-f", "env/train-env.yml", "--json")
         #expect(created.status == 0, "\(created.stderr)")
-        #expect(try repo.git("for-each-ref", "--format=%(refname)", "refs/ml/environments/") == "refs/ml/environments/train-env/1")
+        // One ref family: the name beside the id, pointing at the id's first commit.
+        let envID = try #require((try JSONSerialization.jsonObject(with: Data(created.stdout.utf8)) as? [String: Any])?["id"] as? String)
+        #expect(try repo.git("for-each-ref", "--format=%(refname)", "refs/ml/envs/train-env/") == "refs/ml/envs/train-env/1")
+        #expect(try repo.git("rev-parse", "refs/ml/envs/train-env/1") == (try repo.git("rev-parse", "refs/ml/envs/\(envID)")))
+        #expect(try repo.git("for-each-ref", "refs/ml/environments/") == "")
+        // A name registered by an earlier git-ml (refs/ml/environments/<name>/<version>) is still found.
+        try repo.git("update-ref", "refs/ml/environments/old-env/3", "refs/ml/envs/train-env/1")
+        let listed = try repo.ml("env", "list", "--json")
+        #expect(listed.stdout.contains("\"old-env\"") && listed.stdout.contains("\"train-env\""), "\(listed.stdout)")
+        #expect(try repo.ml("env", "show", "azureml:old-env:3", "--json").stdout.contains(envID))
 
         // Two runs that need the new environment at the same moment.
         let runs = (0..<2).map { _ in

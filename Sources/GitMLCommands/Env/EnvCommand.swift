@@ -26,7 +26,7 @@ struct EnvCommand: ParsableCommand {
 struct EnvCreate: WorkspaceCommand {
     static let configuration = CommandConfiguration(
         commandName: "create",
-        abstract: "Register an environment file under its name and version (refs/ml/environments/NAME/VERSION).",
+        abstract: "Register an environment file under its name and version (refs/ml/envs/NAME/VERSION, beside the ids).",
         discussion: """
         Versions are immutable: registering the same name and version with other content is refused. Without a version, the next number is taken.
 

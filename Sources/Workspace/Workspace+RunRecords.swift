@@ -14,54 +14,36 @@ struct RecordFiles {
 }
 
 extension Workspace {
-    static func runRef(_ id: String) -> String { runsRefPrefix + id }
-
     /// Writes a record as a commit on `refs/ml/runs/<id>` whose first parent is
     /// the code commit, replacing `expected` (nil: the ref must not exist yet).
     @discardableResult
     func writeRecord(_ record: RunRecord, files: RecordFiles, expected: ObjectID?) throws -> ObjectID {
-        try git {
-            let repo = repository
-            PerfTrace.mark("record: writing")
-            guard let codeTree = ObjectID(hex: record.code.tree), let codeCommit = ObjectID(hex: record.code.commit) else {
-                throw WorkspaceError(.storage, "record \(record.id) names no valid code commit")
-            }
-            var top = [TreeEntry(name: "run.json", id: try repo.writeBlob(try record.encoded()), mode: .blob),
-                       TreeEntry(name: "code", id: codeTree, mode: .tree)]
-            if let spec = files.jobSpec {
-                top.append(TreeEntry(name: "job.yaml", id: try repo.writeBlob(spec), mode: .blob))
-            }
-            if let series = files.metricsSeries {
-                top.append(TreeEntry(name: "metrics.jsonl", id: try repo.writeBlob(series), mode: .blob))
-            }
-            var logPaths = files.extraLogs
-            if let log = files.logFile { logPaths["output.log"] = log }
-            let logEntries = try logPaths.sorted { $0.key < $1.key }.filter { access($0.value, F_OK) == 0 }
-                .map { TreeEntry(name: $0.key, id: try repo.writeBlob(fileAt: $0.value), mode: .blob) }
-            if !logEntries.isEmpty {
-                top.append(TreeEntry(name: "logs", id: try repo.writeTree(logEntries), mode: .tree))
-            }
-            if !files.manifests.isEmpty {
-                let entries = try files.manifests.map { TreeEntry(name: $0.key + ".json", id: try repo.writeBlob($0.value), mode: .blob) }
-                top.append(TreeEntry(name: "outputs", id: try repo.writeTree(entries), mode: .tree))
-            }
-            PerfTrace.mark("record: blobs written")
-            let tree = try repo.writeTree(top)
-            let message = "git-ml run \(record.id): \(record.status.rawValue) \(record.name)\n\n\(record.command.joined(separator: " "))\n"
-            let commit = try repo.createCommit(tree: tree, parents: [codeCommit], message: message, author: signature,
-                                               time: record.endTime ?? record.startTime)
-            PerfTrace.mark("record: tree and commit written")
-            try repo.updateReference(Self.runRef(record.id), to: commit, expected: expected, message: "git-ml: run \(record.status.rawValue)")
-            return commit
+        PerfTrace.mark("record: writing")
+        guard let codeTree = ObjectID(hex: record.code.tree), let codeCommit = ObjectID(hex: record.code.commit) else {
+            throw WorkspaceError(.storage, "record \(record.id) names no valid code commit")
         }
+        var tree: [String: RecordFile] = ["code": .object(codeTree, .tree)]
+        if let spec = files.jobSpec { tree["job.yaml"] = .data(spec) }
+        if let series = files.metricsSeries { tree["metrics.jsonl"] = .data(series) }
+        var logPaths = files.extraLogs
+        if let log = files.logFile { logPaths["output.log"] = log }
+        let logs = logPaths.filter { access($0.value, F_OK) == 0 }.mapValues { RecordFile.file(path: $0) }
+        if !logs.isEmpty { tree["logs"] = .folder(logs) }
+        if !files.manifests.isEmpty {
+            tree["outputs"] = .folder(Dictionary(uniqueKeysWithValues: files.manifests.map { ($0.key + ".json", RecordFile.data($0.value)) }))
+        }
+        let content = RecordContent(
+            document: try record.encoded(), files: tree, parents: [codeCommit],
+            message: "git-ml run \(record.id): \(record.status.rawValue) \(record.name)\n\n\(record.command.joined(separator: " "))\n",
+            time: record.endTime ?? record.startTime)
+        let commit = try git { try ledger.write(.run, record.id, expecting: expected.map { .at($0) } ?? .absent) { _ in content } }
+        PerfTrace.mark("record: tree and commit written")
+        return commit
     }
 
     /// Reads the record stored in a run commit.
     public func readRecord(commit: ObjectID) throws -> RunRecord {
-        let info = try git { try repository.readCommit(commit) }
-        guard let data = try git({ try repository.readFile(in: info.tree, path: "run.json") }) else {
-            throw WorkspaceError(.storage, "run commit \(commit.short) has no run.json")
-        }
+        let data = try git { try ledger.document(.run, at: commit) }
         do {
             return try RunRecord.decode(data)
         } catch {
@@ -69,10 +51,18 @@ extension Workspace {
         }
     }
 
+    /// The refspecs that carry every record to a remote: `refs/ml/*` and the notes, each
+    /// when it exists (a push of a refspec matching nothing fails).
+    public func recordRefspecs() throws -> [String] {
+        var refspecs: [String] = []
+        if !(try git { try repository.references(withPrefix: "refs/ml/") }).isEmpty { refspecs.append("refs/ml/*:refs/ml/*") }
+        if try git({ try repository.referenceTarget(Self.notesRef) }) != nil { refspecs.append("\(Self.notesRef):\(Self.notesRef)") }
+        return refspecs
+    }
+
     /// Every run ref: (run id, run commit).
     func runRefs() throws -> [(id: String, commit: ObjectID)] {
-        try git { try repository.references(withPrefix: Self.runsRefPrefix) }
-            .map { (String($0.name.dropFirst(Self.runsRefPrefix.count)), $0.target) }
+        try git { try ledger.list(.run) }.map { ($0.key, $0.commit) }
     }
 
     /// Adds or replaces this run's line in the `refs/notes/ml` note of its code commit,
