@@ -45,14 +45,19 @@ $(VENV)/bin/python:
 bench: release
 	@bench/run $(BIN_RELEASE)
 
-install: release
-	install -m 0755 $(BIN_RELEASE) $(PREFIX)/bin/git-ml
+## The binary and its man page under PREFIX (made when missing), so `git ml --help` opens it.
+## INSTALL_BIN installs another build (the tests install the debug one).
+INSTALL_BIN ?= $(BIN_RELEASE)
+install: $(if $(filter $(BIN_RELEASE),$(INSTALL_BIN)),release)
+	install -d "$(DESTDIR)$(PREFIX)/bin" "$(DESTDIR)$(PREFIX)/share/man/man1"
+	install -m 0755 "$(INSTALL_BIN)" "$(DESTDIR)$(PREFIX)/bin/git-ml"
+	install -m 0644 docs/git-ml.1 "$(DESTDIR)$(PREFIX)/share/man/man1/git-ml.1"
 
 ## Regenerate Sources/Workspace/EmbeddedAssets.swift after editing hooks/ or the Python helper.
 assets:
 	python3 scripts/embed-assets
 
-## Regenerate docs/cli.md from every command's --help.
+## Regenerate docs/cli.md and the man page docs/git-ml.1 from the command tree.
 cli-docs: build
 	scripts/cli-docs $(BIN_DEBUG)
 

@@ -81,11 +81,12 @@ let package = Package(
 
         .testTarget(name: "GitKitTests", dependencies: ["GitKit"]),
         .testTarget(name: "ObjectStoreTests", dependencies: ["ObjectStore"]),
-        .testTarget(name: "WorkspaceTests", dependencies: ["Workspace"]),
+        .testTarget(name: "WorkspaceTests", dependencies: ["Workspace", "GitKit"]),
         .testTarget(name: "TrackingTests", dependencies: [
             "Tracking", .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "Workspace", "ObjectStore"]),
         // Drives the built git-ml binary in fresh repositories, as a user does.
         .testTarget(name: "EndToEndTests", dependencies: ["git-ml", "GitKit", "ObjectStore"]),
     ],

@@ -62,18 +62,7 @@ struct Run: WorkspaceCommand {
     }
 
     func run(in workspace: Workspace) throws {
-        let renderer = RunRenderer(term: .current)
-        let record: RunRecord
-        if let file {
-            var job = JobRequest(file: file)
-            job.overrides = overrides
-            job.name = name
-            job.experiment = experiment
-            job.tags = try keyValues(tag, option: "--tag")
-            record = try JobRunner(workspace: workspace).execute(job, observer: renderer)
-        } else {
-            record = try runCommand(in: workspace, renderer: renderer)
-        }
+        let record = try JobSubmitter(workspace: workspace).submit(try submission(in: workspace), observer: RunRenderer(term: .current))
         switch record.status {
         case .completed: return
         case .canceled: throw ExitCode(record.exitCode.map { $0 > 128 ? $0 : 130 } ?? 130)
@@ -81,14 +70,23 @@ struct Run: WorkspaceCommand {
         }
     }
 
-    func runCommand(in workspace: Workspace, renderer: RunRenderer) throws -> RunRecord {
+    /// The job file, or the command line run in place.
+    func submission(in workspace: Workspace) throws -> JobSubmission {
+        if let file {
+            var job = JobRequest(file: file)
+            job.overrides = overrides
+            job.name = name
+            job.experiment = experiment
+            job.tags = try keyValues(tag, option: "--tag")
+            return .file(job)
+        }
         var request = RunRequest(command: command, workingDirectory: workspace.currentDirectory)
         request.name = name
         request.experiment = experiment
         request.tags = try keyValues(tag, option: "--tag")
         request.params = try keyValues(param, option: "--param")
         request.outputPaths = output
-        return try RunExecutor(workspace: workspace).execute(request, observer: renderer)
+        return .command(request)
     }
 }
 

@@ -62,10 +62,9 @@ public struct RunFilter: Sendable {
 }
 
 extension Workspace {
-    var cachePath: String { stateDirectory + "/cache/runs-v2.tsv" }
-
-    /// Summaries of the runs that match, newest first. A `running` record whose
-    /// git-ml process is gone from this machine is reported as `lost`.
+    /// Summaries of the runs that match, newest first (or in the order asked), read from
+    /// the query index. A `running` record whose git-ml process is gone from this machine
+    /// is reported as `lost`.
     public func listRuns(_ filter: RunFilter = RunFilter()) throws -> [RunSummary] {
         var commitFilter: String?
         if let spec = filter.commit {
@@ -73,39 +72,35 @@ extension Workspace {
                 throw WorkspaceError(.invalidArgument, "--commit \(spec): no such commit in this repository")
             }
         }
-        var all: [RunSummary]
-        if filter.search != nil || !filter.orderBy.isEmpty {
-            // Filters and orderings run in the query index; the summaries come from the cache.
-            var search = RunSearch()
-            search.view = filter.view
-            do {
-                search.filter = try filter.search.flatMap { try SearchFilter.parse($0) }
-                search.orderBy = try filter.orderBy.map { try SearchOrder.parse($0) }
-            } catch let e as SearchFilterError {
-                throw WorkspaceError(.invalidArgument, "\(filter.search != nil ? "--filter" : "--order-by"): \(e)",
-                                     hint: "e.g. --filter \"metrics.acc > 0.9 and params.model = 'cnn'\" --order-by \"metrics.acc DESC\"")
-            }
-            // The other filters go into the query too, so a page is read from the index and no more.
-            var clauses: [SearchFilter] = search.filter.map { [$0] } ?? []
-            if let e = filter.experiment { clauses.append(.comparison(.init(column: .init(entity: .attribute, key: "experiment_id"), op: "=", value: .string(Self.experimentID(for: e))))) }
-            if let c = commitFilter { clauses.append(.comparison(.init(column: .init(entity: .attribute, key: "commit"), op: "=", value: .string(c)))) }
-            search.filter = clauses.dropFirst().reduce(clauses.first) { acc, next in acc.map { .and($0, next) } ?? next }
-            if filter.statuses.isEmpty { search.limit = filter.limit }
-            let (rows, warning) = try searchRunRows(search)
-            indexWarning = warning
-            all = rows.map(RunSummary.init)
-        } else {
-            all = try allSummaries()
-            all.sort { $0.id > $1.id }
+        var search = RunSearch()
+        search.view = filter.view
+        do {
+            search.filter = try filter.search.flatMap { try SearchFilter.parse($0) }
+            search.orderBy = try filter.orderBy.map { try SearchOrder.parse($0) }
+        } catch let e as SearchFilterError {
+            throw WorkspaceError(.invalidArgument, "\(filter.search != nil ? "--filter" : "--order-by"): \(e)",
+                                 hint: "e.g. --filter \"metrics.acc > 0.9 and params.model = 'cnn'\" --order-by \"metrics.acc DESC\"")
         }
+        // The other filters go into the query too, so a page is read from the index and no more.
+        var clauses: [SearchFilter] = search.filter.map { [$0] } ?? []
+        func equals(_ key: String, _ value: SearchFilter.Value, op: String = "=") -> SearchFilter {
+            .comparison(.init(column: .init(entity: .attribute, key: key), op: op, value: value))
+        }
+        if let e = filter.experiment { clauses.append(equals("experiment_id", .string(Self.experimentID(for: e)))) }
+        if let c = commitFilter { clauses.append(equals("commit", .string(c))) }
+        if !filter.statuses.isEmpty {
+            // `lost` is a running record whose process is gone: it is told apart below, after the query.
+            let states = Set(filter.statuses.map { $0 == .lost ? RunRecord.Status.running : $0 }).map(\.rawValue).sorted()
+            clauses.append(equals("state", .list(states), op: "IN"))
+        }
+        search.filter = clauses.dropFirst().reduce(clauses.first) { acc, next in acc.map { .and($0, next) } ?? next }
+        let exact = !filter.statuses.contains(.running) && !filter.statuses.contains(.lost)
+        if exact { search.limit = filter.limit }
+        let (rows, warning) = try searchRunRows(search, withParamsAndTags: false)
+        indexWarning = warning
         var out: [RunSummary] = []
-        for var s in all {
-            if let e = filter.experiment, s.experiment != e { continue }
-            if let c = commitFilter, s.codeCommit != c { continue }
-            switch filter.view {
-            case .active where s.deleted, .deleted where !s.deleted: continue
-            default: break
-            }
+        for row in rows {
+            var s = RunSummary(row)
             if s.status == .running, isLost(id: s.id, host: s.host) { s.status = .lost }
             if !filter.statuses.isEmpty, !filter.statuses.contains(s.status) { continue }
             out.append(s)
@@ -124,51 +119,8 @@ extension Workspace {
         return false
     }
 
-    /// Every run's summary, from the cache where the run commit is unchanged.
-    ///
-    /// Fast path: when neither the loose run refs' folder nor `packed-refs` has
-    /// changed since the cache was written (same inode, size and nanosecond mtime),
-    /// no ref is read at all. Their stamps are taken before the refs are listed, so
-    /// a ref that moves during a listing makes the next call list again.
-    func allSummaries() throws -> [RunSummary] {
-        let stamp = refsStamp()
-        var cache = SummaryCache.load(cachePath)
-        if cache.stamp == nil, cache.entries.isEmpty {
-            try? FileManager.default.removeItem(atPath: stateDirectory + "/cache/runs-v1.tsv")  // the format before the deleted mark
-        }
-        if let stamp, cache.stamp == stamp {
-            return cache.entries.values.map(\.summary)
-        }
-        let refs = try runRefs()
-        var changed = cache.stamp != stamp
-        var result: [RunSummary] = []
-        result.reserveCapacity(refs.count)
-        var live = Set<String>()
-        for (id, commit) in refs {
-            live.insert(id)
-            if let hit = cache.entries[id], hit.commit == commit.hex {
-                result.append(hit.summary)
-                continue
-            }
-            guard let record = try? readRecord(commit: commit) else { continue }
-            let s = RunSummary(record)
-            cache.entries[id] = (commit.hex, s)
-            changed = true
-            result.append(s)
-        }
-        if cache.entries.count != live.count {
-            cache.entries = cache.entries.filter { live.contains($0.key) }
-            changed = true
-        }
-        if changed {
-            cache.stamp = stamp
-            try? cache.save(cachePath)
-        }
-        return result
-    }
-
     /// Identifies the current state of every place a run ref can live, or nil
-    /// when it cannot be read (then the cache is never trusted blindly).
+    /// when it cannot be read (then the index is never trusted blindly).
     func refsStamp() -> String? {
         let common = repository.commonDirectory
         func stamp(_ path: String) -> String? {
@@ -176,7 +128,7 @@ extension Workspace {
             if lstat(path, &st) != 0 { return errno == ENOENT ? "-" : nil }
             return "\(st.st_dev):\(st.st_ino):\(st.st_size):\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec)"
         }
-        guard let loose = stamp(common + "/refs/ml/runs"), let packed = stamp(common + "/packed-refs") else { return nil }
+        guard let loose = stamp(common + "/" + RecordKind.run.refPrefix.dropLast()), let packed = stamp(common + "/packed-refs") else { return nil }
         return loose + "|" + packed
     }
 
@@ -199,14 +151,14 @@ extension Workspace {
             throw WorkspaceError(.ambiguousRun, "run '\(name)' is ambiguous: \(matches.count) runs start with it (\(shown))",
                                  hint: "give more characters of the id")
         }
-        let summaries = (try? allSummaries()) ?? []
+        let summaries = (try? runNames()) ?? []
         let named = summaries.filter { $0.name == name }
         if named.count == 1, let r = refs.first(where: { $0.id == named[0].id }) { return (r.id, r.commit) }
         if named.count > 1 {
             throw WorkspaceError(.ambiguousRun, "\(named.count) runs are named '\(name)': \(named.map(\.id).sorted().joined(separator: ", "))",
                                  hint: "name the run by its id")
         }
-        var scored: [(score: Int, summary: RunSummary)] = []
+        var scored: [(score: Int, summary: (id: String, name: String))] = []
         for s in summaries {
             let byID = Self.distance(lower, String(s.id.prefix(max(lower.count, 1))))
             scored.append((Swift.min(byID, Self.distance(name, s.name)), s))
@@ -219,7 +171,7 @@ extension Workspace {
 
     /// The record of the run with exactly this id (its ref read directly, no listing), or nil.
     public func record(id: String) throws -> RunRecord? {
-        guard RunID.isValid(id), let commit = try git({ try repository.referenceTarget(Self.runRef(id)) }) else { return nil }
+        guard RunID.isValid(id), let commit = try git({ try ledger.head(.run, id) }) else { return nil }
         var r = try readRecord(commit: commit)
         if r.status == .running, isLost(id: r.id, host: r.host) { r.status = .lost }
         return r
@@ -248,67 +200,5 @@ extension Workspace {
             }
         }
         return row[y.count]
-    }
-}
-
-/// The summary cache file: one line per run, tab-separated, versioned by name.
-struct SummaryCache {
-    var entries: [String: (commit: String, summary: RunSummary)] = [:]
-    /// The refs' state the entries were read at (first line: `# <stamp>`).
-    var stamp: String?
-
-    static func load(_ path: String) -> SummaryCache {
-        var cache = SummaryCache()
-        guard let data = FileManager.default.contents(atPath: path) else { return cache }
-        data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
-            for line in raw.split(separator: 0x0A) {
-                if line.first == UInt8(ascii: "#") {
-                    cache.stamp = String(decoding: line.dropFirst(2), as: UTF8.self)
-                    continue
-                }
-                let f = line.split(separator: 0x09, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
-                guard f.count == 13, let status = RunRecord.Status(rawValue: f[4]), let start = Double(f[8]) else { continue }
-                var metrics: [String: Double] = [:]
-                for pair in f[11].split(separator: "\u{1f}") {
-                    guard let eq = pair.lastIndex(of: "="), let v = Double(pair[pair.index(after: eq)...]) else { continue }
-                    metrics[String(pair[..<eq])] = v
-                }
-                let s = RunSummary(id: f[0], name: f[2], experiment: f[3], status: status, exitCode: Int32(f[5]), codeCommit: f[6],
-                                   dirty: f[7] == "1", startTime: Date(timeIntervalSince1970: start),
-                                   endTime: Double(f[9]).map { Date(timeIntervalSince1970: $0) }, host: f[10], metrics: metrics,
-                                   deleted: f[12] == "1")
-                cache.entries[f[0]] = (f[1], s)
-            }
-        }
-        return cache
-    }
-
-    func save(_ path: String) throws {
-        var out = stamp.map { "# \($0)\n" } ?? ""
-        out.reserveCapacity(entries.count * 160)
-        func clean(_ s: String) -> String {
-            s.contains(where: { $0 == "\t" || $0 == "\n" || $0 == "\u{1f}" })
-                ? String(s.map { $0 == "\t" || $0 == "\n" || $0 == "\u{1f}" ? " " : $0 }) : s
-        }
-        for (id, e) in entries {
-            let s = e.summary
-            let metrics = s.metrics.map { "\(clean($0.key))=\($0.value)" }.joined(separator: "\u{1f}")
-            out += [id, e.commit, clean(s.name), clean(s.experiment), s.status.rawValue, s.exitCode.map { String($0) } ?? "",
-                    s.codeCommit, s.dirty ? "1" : "0", String(s.startTime.timeIntervalSince1970),
-                    s.endTime.map { String($0.timeIntervalSince1970) } ?? "", clean(s.host), metrics, s.deleted ? "1" : "0"].joined(separator: "\t")
-            out += "\n"
-        }
-        let dir = String(path[..<path.lastIndex(of: "/")!])
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        try writeFileAtomically(Data(out.utf8), to: path)
-    }
-}
-
-extension RunSummary {
-    init(id: String, name: String, experiment: String, status: RunRecord.Status, exitCode: Int32?, codeCommit: String, dirty: Bool,
-         startTime: Date, endTime: Date?, host: String, metrics: [String: Double], deleted: Bool) {
-        self.id = id; self.name = name; self.experiment = experiment; self.status = status; self.exitCode = exitCode
-        self.codeCommit = codeCommit; self.dirty = dirty; self.startTime = startTime; self.endTime = endTime
-        self.host = host; self.metrics = metrics; self.deleted = deleted
     }
 }

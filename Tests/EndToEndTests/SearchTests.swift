@@ -66,4 +66,33 @@ struct SearchTests {
         let re = try repo.ml("reindex")
         #expect(re.status == 0 && re.stdout.contains("indexed 5 runs"), "\(re.stdout)\(re.stderr)")
     }
+
+    @Test("every listing answers from the index: plain git ml runs, --status, a run by name; no other cache is written")
+    func listingsUseTheIndex() throws {
+        let repo = try TestRepo()
+        let ids = try fourRuns(repo)
+        let index = repo.root + "/.git/ml/index.sqlite"
+        #expect(try names(repo, []).names == ["d", "c", "b", "a"])
+        #expect(FileManager.default.fileExists(atPath: index))
+        #expect(!FileManager.default.fileExists(atPath: repo.root + "/.git/ml/cache/runs-v2.tsv"), "the summary cache is gone")
+
+        // Deleted, the index is built again by the next plain listing, and lookups by name use it.
+        try FileManager.default.removeItem(atPath: index)
+        #expect(try names(repo, ["--limit", "2"]).names == ["d", "c"])
+        #expect(FileManager.default.fileExists(atPath: index))
+        try FileManager.default.removeItem(atPath: index)
+        let shown = try repo.ml("show", "b", "--json")
+        #expect(shown.status == 0 && shown.stdout.contains(ids["b"]!), "\(shown.stderr)")
+
+        // A failed run, and the status filter in the query.
+        let failed = try repo.ml(["run", "--name", "f", "--", "/bin/sh", "-c", "exit 3"])
+        #expect(failed.status == 3)
+        #expect(try names(repo, ["--status", "failed"]).names == ["f"])
+        #expect(try names(repo, ["--status", "completed", "--limit", "3"]).names == ["d", "c", "b"])
+        #expect(try names(repo, ["--status", "running"]).names == [])
+
+        // Records written behind git-ml's back (a fetch) show up: the index follows the refs.
+        try repo.git("update-ref", "-d", "refs/ml/runs/" + ids["a"]!)
+        #expect(try names(repo, []).names == ["f", "d", "c", "b"])
+    }
 }

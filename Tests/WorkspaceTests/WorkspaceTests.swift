@@ -63,22 +63,6 @@ import Testing
         #expect(text.contains("\"last_step\""))
         #expect(try RunRecord.decode(data) == r)
     }
-
-    @Test func summaryCacheRoundTrips() throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("cache-\(UUID())/runs.tsv").path
-        defer { try? FileManager.default.removeItem(atPath: URL(fileURLWithPath: path).deletingLastPathComponent().path) }
-        var cache = SummaryCache()
-        let s = RunSummary(id: "01abc", name: "tab\there", experiment: "e", status: .failed, exitCode: 3, codeCommit: "c", dirty: true,
-                           startTime: Date(timeIntervalSince1970: 1.5), endTime: nil, host: "h", metrics: ["acc": 0.5, "loss": 1e-9],
-                           deleted: true)
-        cache.entries["01abc"] = ("deadbeef", s)
-        try cache.save(path)
-        let back = SummaryCache.load(path)
-        #expect(back.entries["01abc"]?.commit == "deadbeef")
-        var expected = s
-        expected.name = "tab here"
-        #expect(back.entries["01abc"]?.summary == expected)
-    }
 }
 
 @Suite struct ConfigTests {

@@ -27,6 +27,24 @@ public struct JobPlan: Sendable {
     public var environment: ResolvedEnvironment?
 }
 
+/// A job file read and overridden, before its type's parser sees it.
+public struct JobFile: Sendable {
+    /// The job types of Azure ML's CLI v2 that a job file can hold.
+    public enum JobType: String, Sendable, CaseIterable {
+        case command, sweep, pipeline
+    }
+    public var type: JobType
+    /// The YAML tree after `--set`.
+    public var spec: SpecNode
+    /// The file as shown in messages (relative to the work tree's top, else absolute).
+    public var shown: String
+    /// The folder that paths in the file are relative to (absolute).
+    public var folder: String
+    public var overrides: [String]
+    /// The line of `type:` (or of the mapping when absent), for messages.
+    public var typeLine: Int
+}
+
 /// A file or folder stored in the object store.
 public struct StoredData: Sendable {
     public var type: String
@@ -39,9 +57,9 @@ public struct StoredData: Sendable {
 }
 
 extension Workspace {
-    /// Reads a job file, applies `--set` overrides and checks everything that can be
-    /// checked before a run starts: keys, the code folder, input paths, the environment.
-    public func planJob(file given: String, overrides: [String]) throws -> JobPlan {
+    /// Reads a job file and applies `--set` overrides; says which job type it holds (`type:`,
+    /// `command` when absent) without parsing the rest.
+    public func readJobFile(_ given: String, overrides: [String]) throws -> JobFile {
         let absolute = absolutePath(given)
         guard let data = FileManager.default.contents(atPath: absolute) else {
             throw WorkspaceError(.invalidArgument, "\(given): no such job file", hint: "give the path of a command job YAML, e.g. git ml run -f jobs/train.yml")
@@ -49,8 +67,28 @@ extension Workspace {
         let shown = relativeOrAbsolute(absolute)
         var spec = try SpecNode.parse(String(decoding: data, as: UTF8.self), file: shown)
         try spec.apply(overrides: overrides)
+        let typeNode = spec["type"]
+        var type = JobFile.JobType.command
+        if case .scalar(let text, _, _)? = typeNode {
+            guard let known = JobFile.JobType(rawValue: text) else {
+                throw WorkspaceError(.badConfig, "\(shown):\(typeNode!.line): unknown job type '\(text)'; accepted: \(JobFile.JobType.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            type = known
+        }
+        return JobFile(type: type, spec: spec, shown: shown, folder: String(absolute[..<absolute.lastIndex(of: "/")!]),
+                       overrides: overrides, typeLine: typeNode?.line ?? spec.line)
+    }
+
+    /// Reads a command job file, applies `--set` overrides and checks everything that can be
+    /// checked before a run starts: keys, the code folder, input paths, the environment.
+    public func planJob(file given: String, overrides: [String]) throws -> JobPlan {
+        try planJob(try readJobFile(given, overrides: overrides))
+    }
+
+    /// Checks a command job (see `planJob(file:overrides:)`).
+    public func planJob(_ file: JobFile) throws -> JobPlan {
+        let shown = file.shown, spec = file.spec, folder = file.folder, overrides = file.overrides
         let job = try CommandJob.parse(spec, file: shown)
-        let folder = String(absolute[..<absolute.lastIndex(of: "/")!])
         func resolve(_ path: String) -> String {
             URL(fileURLWithPath: path.hasPrefix("/") ? path : folder + "/" + path).standardizedFileURL.path
         }

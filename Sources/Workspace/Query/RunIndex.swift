@@ -151,8 +151,9 @@ final class RunIndex {
         return try queue.read { try String.fetchAll($0, sql: sql, arguments: args) }
     }
 
-    /// The indexed fields of the given runs, in the given order.
-    func rows(_ ids: [String]) throws -> [IndexedRun] {
+    /// The indexed fields of the given runs, in the given order; params and tags only when asked
+    /// (a listing shows neither, and they are most of the rows).
+    func rows(_ ids: [String], withParamsAndTags: Bool = true) throws -> [IndexedRun] {
         guard !ids.isEmpty else { return [] }
         return try queue.read { db in
             var byID: [String: IndexedRun] = [:]
@@ -173,7 +174,7 @@ final class RunIndex {
                     let value: Double? = row[2]
                     byID[row[0] as String]?.metrics[row[1]] = (value ?? .nan, row[3])
                 }
-                for (table, path) in [("params", \IndexedRun.params), ("tags", \IndexedRun.tags)] {
+                for (table, path) in [("params", \IndexedRun.params), ("tags", \IndexedRun.tags)] where withParamsAndTags {
                     for row in try Row.fetchAll(db, sql: "SELECT run_id, key, value FROM \(table) WHERE run_id IN (\(marks))", arguments: args) {
                         byID[row[0] as String]?[keyPath: path][row[1]] = row[2] as String
                     }
@@ -303,10 +304,34 @@ extension Workspace {
     }
 
     /// The runs that match, in order, with their indexed fields; `warning` is set when the index was rebuilt.
-    public func searchRunRows(_ search: RunSearch) throws -> (rows: [IndexedRun], warning: String?) {
+    public func searchRunRows(_ search: RunSearch, withParamsAndTags: Bool = true) throws -> (rows: [IndexedRun], warning: String?) {
+        try queryIndex { index in try index.rows(try index.search(search), withParamsAndTags: withParamsAndTags) }
+    }
+
+    /// Every run's id and display name, for finding a run by name.
+    func runNames() throws -> [(id: String, name: String)] {
+        try queryIndex { index in
+            try index.queue.read { db in
+                try Row.fetchAll(db, sql: "SELECT id, run_name FROM runs").map { ($0[0] as String, $0[1] as String) }
+            }
+        }.rows
+    }
+
+    /// Each experiment that runs name, with its first run's start (milliseconds since 1970).
+    func experimentsOfRuns() throws -> [(name: String, firstStart: Int64)] {
+        try queryIndex { index in
+            try index.queue.read { db in
+                try Row.fetchAll(db, sql: "SELECT experiment, MIN(start_time) FROM runs GROUP BY experiment")
+                    .map { ($0[0] as String, $0[1] as Int64) }
+            }
+        }.rows
+    }
+
+    /// Runs a read against the up-to-date index, turning its errors into one a user can act on.
+    func queryIndex<T>(_ body: (RunIndex) throws -> T) throws -> (rows: T, warning: String?) {
         let (index, warning) = try openIndex()
         do {
-            return (try index.rows(try index.search(search)), warning)
+            return (try body(index), warning)
         } catch {
             throw WorkspaceError(.storage, "the query index could not answer: \(error)", hint: "git ml reindex builds it again")
         }
