@@ -6,8 +6,9 @@ BIN_RELEASE = .build/release/git-ml
 VENV       := .venv-demo
 # The real mlflow client for the tracking tests, in its own venv.
 TESTVENV   := .venv-test
-# scikit-learn and pandas for the autolog and log_model tests (mlflow.sklearn needs pandas).
-MLFLOW     := mlflow-skinny==3.17.2 scikit-learn==1.9.1 pandas==3.1.1
+# scikit-learn and pandas for the autolog and log_model tests (mlflow.sklearn needs pandas); uv for
+# the environment builds the tests run (git-ml finds it through GITML_UV).
+MLFLOW     := mlflow-skinny==3.17.2 scikit-learn==1.9.1 pandas==3.1.1 uv==0.13.9
 PREFIX     ?= /usr/local
 
 .PHONY: all build release test demo bench install assets cli-docs deps clean
@@ -24,12 +25,12 @@ release: deps
 	$(RELEASE)
 
 ## Every test: unit tests of each layer and end-to-end tests that drive the built binary.
-test: deps $(TESTVENV)/.installed-v2
+test: deps $(TESTVENV)/.installed-v3
 	@python3 scripts/embed-assets --check
 	$(SWIFT) build --build-tests
 	GITML_TEST_PYTHON=$(CURDIR)/$(TESTVENV)/bin/python $(SWIFT) test
 
-$(TESTVENV)/.installed-v2:
+$(TESTVENV)/.installed-v3:
 	python3 -m venv $(TESTVENV)
 	$(TESTVENV)/bin/pip install -q --disable-pip-version-check $(MLFLOW)
 	touch $@

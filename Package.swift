@@ -73,7 +73,7 @@ let package = Package(
         ]),
         // The `git ml` subcommands: options, validation, one call below, rendering.
         .target(name: "GitMLCommands", dependencies: [
-            "GitKit", "ObjectStore", "Workspace", "Engine", "Tracking", "Server",
+            "ObjectStore", "Workspace", "Engine", "Tracking", "Server",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // The executable: a few lines.

@@ -37,8 +37,14 @@ public actor TrackingStore {
         let metricsPath: String
     }
 
-    public init(directory: String, environment: [String: String]) throws {
+    /// The run of `git ml run` this store serves (nil for `git ml serve`): a model logged
+    /// outside any run (`mlflow.sklearn.log_model` with no `start_run`) lands in it, as
+    /// everything a job logs lands in the job's run on Azure ML.
+    let servedRun: String?
+
+    public init(directory: String, environment: [String: String], servedRun: String? = nil) throws {
         workspace = try Workspace.open(at: directory, environment: environment)
+        self.servedRun = servedRun
     }
 
     static func ms(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1000).rounded()) }
@@ -346,7 +352,7 @@ public actor TrackingStore {
     /// Creates a logged model for a run; its files are the run's artifacts under `<name>/`.
     public func createLoggedModel(experimentID: String, name: String?, runID: String?, modelType: String?,
                                   params: [String: String], tags: [String: String]) throws -> LoggedModel {
-        guard let runID else {
+        guard let runID = runID ?? servedRun else {
             throw MLflowError(.invalidParameterValue, "git-ml keeps a model's files in a run: log the model inside a run (source_run_id)")
         }
         let record = try loadRecord(runID)

@@ -110,14 +110,22 @@ def set_tag(key, value):
     /// Sources/Workspace/Resources/environments/*.yaml: the curated environments, by file name.
     public static let curatedEnvironments: [String: String] = [
         "lightgbm-3.3": #"""
-# The LightGBM environment that jobs name as azureml:AzureML-lightgbm-3.3@latest.
+# The LightGBM environment that jobs name as azureml:AzureML-lightgbm-3.3@latest. Azure's
+# definition carries LightGBM (4.x today, despite the name), xgboost, scikit-learn, the
+# scientific stack and azureml-mlflow (so mlflow).
 name: lightgbm-3.3
-description: LightGBM 3.3 with scikit-learn, pandas and numpy (CPU).
+description: LightGBM and xgboost with scikit-learn, pandas, numpy, scipy, matplotlib and mlflow (CPU).
 pip:
-  - lightgbm~=3.3.0
+  - lightgbm
+  - xgboost
   - scikit-learn
   - pandas
   - numpy
+  - scipy
+  - joblib
+  - matplotlib
+  - mlflow-skinny
+  - skops
 """# + "\n",
         "minimal": #"""
 # Python and pip only: azureml:AzureML-minimal-ubuntu22.04-py311-cpu, and `image: python`.
@@ -127,46 +135,65 @@ pip: []
 """# + "\n",
         "pytorch": #"""
 # The PyTorch images (azureml:AzureML-acpt-pytorch-2.2-cuda12.1 and friends): their GPU
-# stack becomes PyTorch's CPU build here.
+# stack becomes PyTorch's CPU build here; azureml-mlflow brings mlflow on Azure, and so here.
 name: pytorch
-description: PyTorch (CPU build) with numpy.
+description: PyTorch (CPU build) with torchvision, numpy, pandas, matplotlib and mlflow.
 gpu: true
 pip:
   - --extra-index-url https://download.pytorch.org/whl/cpu
   - torch
+  - torchvision
   - numpy
+  - pandas
+  - matplotlib
+  - mlflow-skinny
 """# + "\n",
         "sklearn-1.1": #"""
-# The older scikit-learn environment (azureml:AzureML-sklearn-1.0-ubuntu20.04-py38-cpu and sklearn-1.1).
+# The older scikit-learn environments (azureml:AzureML-sklearn-1.0-ubuntu20.04-py38-cpu,
+# sklearn-1.0, sklearn-1.1): the same stack with mlflow, on a scikit-learn that installs on
+# today's Python (1.0 and 1.1 have no wheels for it).
 name: sklearn-1.1
-description: scikit-learn 1.1-era environment on today's Python (CPU).
+description: scikit-learn 1.1-era environment on today's Python, with pandas, numpy, scipy, joblib, matplotlib and mlflow (CPU).
 pip:
   - scikit-learn~=1.3.0
   - pandas
   - numpy
   - scipy
   - joblib
+  - matplotlib
+  - mlflow-skinny
+  - skops
 """# + "\n",
         "sklearn-1.5": #"""
-# The CPU scikit-learn environment that jobs name as azureml:AzureML-sklearn-1.5@latest.
+# The CPU scikit-learn environment that jobs name as azureml:AzureML-sklearn-1.5@latest
+# (or azureml://registries/azureml/environments/sklearn-1.5/labels/latest). Azure's carries
+# azureml-mlflow, and with it mlflow-skinny, beside the scientific stack; skops is here
+# because mlflow 3.14 and later save scikit-learn models with it by default. Azure's
+# image runs Python 3.10; here the host's Python 3 is used.
 name: sklearn-1.5
-description: scikit-learn 1.5 with pandas, numpy and scipy (CPU).
+description: scikit-learn 1.5 with pandas, numpy, scipy, joblib, matplotlib and mlflow (CPU).
 pip:
   - scikit-learn~=1.5.0
   - pandas
   - numpy
   - scipy
   - joblib
+  - matplotlib
+  - mlflow-skinny
+  - skops
 """# + "\n",
         "tensorflow": #"""
 # The TensorFlow images (azureml:AzureML-tensorflow-2.16-cuda12 and friends): their GPU
-# stack becomes TensorFlow's CPU build here.
+# stack becomes TensorFlow's CPU build here; azureml-mlflow brings mlflow on Azure, and so here.
 name: tensorflow
-description: TensorFlow 2.16 (CPU build) with numpy.
+description: TensorFlow 2.16 (CPU build) with numpy, pandas, matplotlib and mlflow.
 gpu: true
 pip:
   - tensorflow-cpu~=2.16.0
   - numpy
+  - pandas
+  - matplotlib
+  - mlflow-skinny
 """# + "\n",
     ]
 }

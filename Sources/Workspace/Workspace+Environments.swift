@@ -98,6 +98,9 @@ extension Workspace {
         if let hit = curatedAliases.first(where: { $0.name.lowercased() == name.lowercased() }) { return hit.key }
         // Other builds of the same families (a newer CUDA, another Ubuntu).
         let bare = name.lowercased().replacingOccurrences(of: "azureml-", with: "")
+        if bare.hasPrefix("sklearn-1.5") { return "sklearn-1.5" }
+        if bare.hasPrefix("sklearn") { return "sklearn-1.1" }
+        if bare.hasPrefix("lightgbm") { return "lightgbm-3.3" }
         if bare.hasPrefix("acpt-pytorch") || bare.hasPrefix("pytorch") { return "pytorch" }
         if bare.hasPrefix("tensorflow") { return "tensorflow" }
         if bare.hasPrefix("minimal") { return "minimal" }
@@ -170,7 +173,7 @@ extension Workspace {
 
     /// Writes (or updates) `refs/ml/envs/<id>`: the spec, and the lock once built.
     @discardableResult
-    public func writeEnvironmentRecord(_ spec: EnvironmentSpec, lock: Data?) throws -> ObjectID {
+    public func writeEnvironmentRecord(_ spec: EnvironmentSpec, lock: Data?, notes: Data? = nil) throws -> ObjectID {
         let document = try Self.recordJSON(spec)
         return try git {
             try ledger.write(.environment, spec.id, expecting: .latest) { current in
@@ -180,6 +183,11 @@ extension Workspace {
                 } else if let current, let old = try ledger.file(at: current, path: "lock.txt") {
                     content.files["lock.txt"] = .data(old)
                 }
+                if let notes {
+                    content.files["build.txt"] = .data(notes)
+                } else if let current, let old = try ledger.file(at: current, path: "build.txt") {
+                    content.files["build.txt"] = .data(old)
+                }
                 return content
             }
         }
@@ -187,9 +195,10 @@ extension Workspace {
 
     /// Records a built environment's lock: the `pip freeze` text into the object store (its id
     /// is returned, for the run records that name it) and into `refs/ml/envs/<id>`.
-    public func recordEnvironmentLock(_ spec: EnvironmentSpec, lock: Data) throws -> String {
+    /// `notes` (the installer, translations, a Python pin the host could not meet) go beside it as `build.txt`.
+    public func recordEnvironmentLock(_ spec: EnvironmentSpec, lock: Data, notes: [String] = []) throws -> String {
         let id = try store.put(lock)
-        try writeEnvironmentRecord(spec, lock: lock)
+        try writeEnvironmentRecord(spec, lock: lock, notes: notes.isEmpty ? nil : Data((notes.joined(separator: "\n") + "\n").utf8))
         return id.hex
     }
 

@@ -7,8 +7,27 @@ public struct WorkspaceConfig: Sendable, Equatable {
     public var experiment = "Default"
     /// Whether the pre-push hook also pushes `refs/ml/*` and `refs/notes/ml`.
     public var pushRecords = true
+    /// How environments are built.
+    public var environments = Environments()
 
-    public static let keys = ["experiment", "push_records"]
+    /// `environments:` settings.
+    public struct Environments: Sendable, Equatable {
+        /// Which tool installs packages into a new environment.
+        public enum Installer: String, Sendable, CaseIterable {
+            /// uv when git-ml finds it (on PATH, GITML_UV, or its own tool folder), else pip.
+            case auto
+            /// uv, or an error saying how to get it.
+            case uv
+            /// pip, as `python -m venv` brings it.
+            case pip
+        }
+        public var installer = Installer.auto
+        /// Lets git-ml install uv from PyPI into its own tool folder the first time it needs it.
+        public var fetchUV = false
+        public init() {}
+    }
+
+    public static let keys = ["experiment", "push_records", "environments"]
     public init() {}
 
     public static let template = """
@@ -19,6 +38,13 @@ public struct WorkspaceConfig: Sendable, Equatable {
 
     # The pre-push hook also pushes run records (refs/ml/*, refs/notes/ml) to the same remote.
     push_records: true
+
+    # How environments (virtualenvs under .git/ml/envs) are built: installer auto uses uv
+    # when it is found (PATH, GITML_UV, or git-ml's tool folder) and pip otherwise;
+    # fetch_uv lets git-ml install uv from PyPI into its tool folder once.
+    environments:
+      installer: auto
+      fetch_uv: false
 
     """
 
@@ -51,6 +77,27 @@ public struct WorkspaceConfig: Sendable, Equatable {
                     throw WorkspaceError(.badConfig, "\(file):\(line): 'push_records' must be true or false")
                 }
                 config.pushRecords = b
+            case "environments":
+                guard let settings = value.mapping else {
+                    throw WorkspaceError(.badConfig, "\(file):\(line): 'environments' must be a mapping (installer, fetch_uv)")
+                }
+                for (innerKey, innerValue) in settings {
+                    let inner = innerKey.string ?? "", innerLine = innerKey.mark?.line ?? line
+                    switch inner {
+                    case "installer":
+                        guard let text = innerValue.string, let installer = Environments.Installer(rawValue: text) else {
+                            throw WorkspaceError(.badConfig, "\(file):\(innerLine): 'environments.installer' must be one of \(Environments.Installer.allCases.map(\.rawValue).joined(separator: ", "))")
+                        }
+                        config.environments.installer = installer
+                    case "fetch_uv":
+                        guard let b = innerValue.bool else {
+                            throw WorkspaceError(.badConfig, "\(file):\(innerLine): 'environments.fetch_uv' must be true or false")
+                        }
+                        config.environments.fetchUV = b
+                    default:
+                        throw WorkspaceError(.badConfig, "\(file):\(innerLine): unknown key '\(inner)' in environments; accepted here: installer, fetch_uv")
+                    }
+                }
             default:
                 throw WorkspaceError(.badConfig, "\(file):\(line): unknown key '\(key)'; accepted here: \(keys.joined(separator: ", "))")
             }

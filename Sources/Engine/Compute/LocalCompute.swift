@@ -74,7 +74,6 @@ public struct LocalCompute: ComputeTarget {
 
             var variables = job.variables
             if let env = job.environment {
-                for w in env.spec.warnings { observer.stage("environment \(env.reference): \(w)") }
                 let realized = try EnvironmentBuilder(workspace: workspace).realize(env.spec, line: { observer.buildOutput($0) }, isCanceled: isCanceled,
                     waiting: { observer.stage("waiting for another build of environment \(env.id.prefix(12))") },
                     starting: { observer.stage("building environment \(env.reference) (\(env.id.prefix(12)))") })

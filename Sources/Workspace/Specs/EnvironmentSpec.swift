@@ -20,8 +20,11 @@ public struct EnvironmentSpec: Sendable, Equatable, Codable {
     public var files: [String: String]
     /// Things the user should know (an image that is not used, a GPU stack on CPU, skipped conda packages).
     public var warnings: [String]
+    /// How a conda file became pip requirements, one line per package whose name or version
+    /// syntax changed (`conda pytorch=1.13 -> pip torch==1.13.*`); nil for records made before.
+    public var translations: [String]?
 
-    enum CodingKeys: String, CodingKey { case name, version, description, python, pip, image, files, warnings }
+    enum CodingKeys: String, CodingKey { case name, version, description, python, pip, image, files, warnings, translations }
 
     public init(name: String? = nil, version: String? = nil, description: String? = nil, python: String? = nil, pip: [String] = [],
                 image: String? = nil, files: [String: String] = [:], warnings: [String] = []) {
@@ -138,7 +141,12 @@ public struct EnvironmentSpec: Sendable, Equatable, Codable {
                                          "openssl", "openmpi", "cpuonly", "libffi", "zlib", "sqlite", "tk", "xz", "readline", "ncurses",
                                          "ld_impl_linux-64", "libgomp", "intel-openmp", "pytorch-cuda", "cudatoolkit-dev"]
     /// Conda names whose PyPI package is called differently.
-    static let condaRenames = ["pytorch": "torch", "py-xgboost": "xgboost", "pytorch-cpu": "torch"]
+    static let condaRenames = ["pytorch": "torch", "pytorch-cpu": "torch", "pytorch-gpu": "torch", "py-xgboost": "xgboost",
+                               "py-xgboost-cpu": "xgboost", "sklearn": "scikit-learn", "pytables": "tables", "python-graphviz": "graphviz",
+                               "matplotlib-base": "matplotlib", "tensorflow-gpu": "tensorflow", "py-opencv": "opencv-python",
+                               "opencv": "opencv-python", "pyqt": "PyQt5", "msgpack-python": "msgpack", "pytorch-lightning": "pytorch-lightning",
+                               "lightning": "lightning", "mlflow-skinny": "mlflow-skinny", "py-lightgbm": "lightgbm", "tensorboardx": "tensorboardX",
+                               "typing_extensions": "typing-extensions", "numpy-base": "numpy"]
 
     /// Adds a conda file: its python pin, its `pip:` list, and the conda packages PyPI has.
     mutating func addConda(_ root: SpecNode, file: String) throws {
@@ -168,7 +176,11 @@ public struct EnvironmentSpec: Sendable, Equatable, Codable {
                 } else if !versionPart.isEmpty, versionPart.first!.isNumber {
                     versionPart = "==" + versionPart
                 }
-                pip.append((Self.condaRenames[name] ?? name) + versionPart.replacingOccurrences(of: " ", with: ""))
+                let requirement = (Self.condaRenames[name] ?? name) + versionPart.replacingOccurrences(of: " ", with: "")
+                if requirement != text.replacingOccurrences(of: " ", with: "") {
+                    translations = (translations ?? []) + ["conda \(raw.trimmingCharacters(in: .whitespaces)) -> pip \(requirement)"]
+                }
+                pip.append(requirement)
             case .mapping:
                 guard case .sequence(let items, _)? = dep["pip"] else { continue }
                 for item in items {
