@@ -76,13 +76,20 @@ public final class ProcessSupervisor: Sendable {
         let envp = spec.environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { argv.forEach { free($0) }; envp.forEach { free($0) } }
         var pid: pid_t = 0
-        // glibc's posix_spawn_file_actions_addchdir_np is not visible to Swift, so the
-        // folder is entered around the spawn (git-ml's own threads never use the cwd).
-        let previous = FileManager.default.currentDirectoryPath
-        var rc = chdir(spec.workingDirectory) == 0 ? Int32(0) : errno
-        if rc == 0 {
-            rc = posix_spawnp(&pid, spec.arguments[0], &actions, &attr, argv, envp)
-            _ = chdir(previous)
+        var rc: Int32
+        if let addChdir = spawnChdir {
+            // The child enters its folder itself: the process's own folder never changes, so
+            // threads spawning at once (a distributed job's ranks, a library's tests) never race.
+            rc = addChdir(&actions, spec.workingDirectory)
+            if rc == 0 { rc = posix_spawnp(&pid, spec.arguments[0], &actions, &attr, argv, envp) }
+        } else {
+            // A C library without it: the folder is entered around the spawn.
+            let previous = FileManager.default.currentDirectoryPath
+            rc = chdir(spec.workingDirectory) == 0 ? Int32(0) : errno
+            if rc == 0 {
+                rc = posix_spawnp(&pid, spec.arguments[0], &actions, &attr, argv, envp)
+                _ = chdir(previous)
+            }
         }
         close(outPipe[1]); close(errPipe[1])
         if rc != 0 {
@@ -155,3 +162,10 @@ func monotonicSeconds() -> Double {
     clock_gettime(CLOCK_MONOTONIC, &ts)
     return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
 }
+
+/// glibc's `posix_spawn_file_actions_addchdir_np` (2.29 and later), found at run time: its
+/// declaration is hidden from Swift by the header's feature macros. nil where it is missing.
+let spawnChdir: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, UnsafePointer<CChar>) -> Int32)? = {
+    guard let symbol = dlsym(nil, "posix_spawn_file_actions_addchdir_np") else { return nil }
+    return unsafeBitCast(symbol, to: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, UnsafePointer<CChar>) -> Int32).self)
+}()

@@ -14,7 +14,9 @@ public enum StandaloneServer {
         let store = try TrackingStore(directory: directory, environment: environment)
         var logger = Logger(label: "git-ml")
         logger.logLevel = .warning
-        let app = buildApplication(store: store, host: host, port: port, token: token, logger: logger) { port in
+        // Route groups mounted side by side; the registry, the object server and the studio join here.
+        let groups: [any RouteGroup] = [TrackingAPI(store: store)]
+        let app = buildApplication(groups: groups, host: host, port: port, token: token, logger: logger) { port in
             announce("http://\(host.contains(":") ? "[\(host)]" : host):\(port)")
         }
         let failure = Mutex<String?>(nil)

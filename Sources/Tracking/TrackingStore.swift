@@ -20,8 +20,13 @@ public struct RunView: Sendable {
 /// The tracking API's state: the workspace (one libgit2 handle, used by one task at
 /// a time, which the actor guarantees), the runs this server started, and what it has
 /// read of each running run's metrics file (so a request reads only what is new).
+///
+/// The actor runs on an executor of its own (a dispatch queue), not on Swift's cooperative
+/// pool: everything it does blocks (libgit2, SQLite, files).
 public actor TrackingStore {
     let workspace: Workspace
+    nonisolated let executor = StoreExecutor(label: "git-ml.tracking-store")
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
     /// Runs created through this server and not yet ended.
     var owned: [String: LiveRun] = [:]
     /// When each owned run's record was last brought up to date in git.

@@ -78,3 +78,34 @@ func makeRepository() throws -> String {
         #expect(try workspace.record(id: id)?.status == .completed)
     }
 }
+
+final class Flag: Sendable { let value = Mutex(false) }
+
+@Suite struct ProcessFolderTests {
+    @Test func spawningInAFolderNeverMovesTheProcessFolder() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("spawn-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let before = FileManager.default.currentDirectoryPath
+        // A watcher reads the process's folder without pause while threads spawn, each in a folder of its own.
+        let moved = Flag(), done = Flag()
+        let watcher = Thread {
+            while !done.value.withLock({ $0 }) {
+                if FileManager.default.currentDirectoryPath != before { moved.value.withLock { $0 = true } }
+            }
+        }
+        watcher.start()
+        DispatchQueue.concurrentPerform(iterations: 40) { i in
+            let sub = dir + "/\(i)"
+            try? FileManager.default.createDirectory(atPath: sub, withIntermediateDirectories: true)
+            let out = Mutex(Data())
+            let result = ProcessSupervisor().run(ProcessSpec(arguments: ["/bin/pwd"], environment: [:], workingDirectory: sub, stdinFromNull: true),
+                                                 output: { data, _ in out.withLock { $0.append(data) } }, tick: {})
+            #expect(result.exitCode == 0)
+            #expect(String(decoding: out.withLock { $0 }, as: UTF8.self) == sub + "\n")
+        }
+        done.value.withLock { $0 = true }
+        #expect(!moved.value.withLock { $0 })
+        #expect(FileManager.default.currentDirectoryPath == before)
+    }
+}

@@ -50,7 +50,7 @@ struct TrackingTests {
                 #expect((object(r.body)["message"] as? String)?.contains("'name'") == true)
             }
             // Over the 16 MB limit: refused with MLflow's code, and the next request is answered.
-            let huge = ByteBuffer(bytes: [UInt8](repeating: 0x20, count: Fields.maxBody + 1))
+            let huge = ByteBuffer(bytes: [UInt8](repeating: 0x20, count: APIRequest.maxBody + 1))
             try await client.execute(uri: "/api/2.0/mlflow/runs/log-batch", method: .post, body: huge) { r in
                 #expect(r.status == .badRequest)
                 #expect(object(r.body)["error_code"] as? String == "INVALID_PARAMETER_VALUE")
