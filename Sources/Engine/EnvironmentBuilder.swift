@@ -52,7 +52,13 @@ public struct EnvironmentBuilder {
             return RealizedEnvironment(id: id, folder: folder, lock: ready.lock, python: ready.python, built: false)
         }
         starting()
-        return try build(spec, folder: folder, marker: marker, line: line, isCanceled: isCanceled)
+        do {
+            return try build(spec, folder: folder, marker: marker, line: line, isCanceled: isCanceled)
+        } catch {
+            // Whatever failed (an install, the record, the marker), no half-built folder stays.
+            try? FileManager.default.removeItem(atPath: folder)
+            throw error
+        }
     }
 
     struct Marker: Codable { var lock: String; var python: String }
@@ -91,16 +97,17 @@ public struct EnvironmentBuilder {
                                  detail: "last lines of \(workspace.relative(logPath)):\n" + log.tail(20))
             }
         }
-        func freeze(_ arguments: [String], _ extra: [String: String] = [:]) throws -> Data {
+        func freeze(_ what: String, _ arguments: [String], _ extra: [String: String] = [:]) throws -> Data {
             let lockPath = folder + "/lock.txt"
             let lockLog = LineLog(path: lockPath, line: { _ in })
             let result = ProcessSupervisor().run(
                 ProcessSpec(arguments: arguments, environment: buildEnvironment().merging(extra) { _, new in new },
                             workingDirectory: workspace.stateDirectory, stdinFromNull: true),
                 output: { data, isStderr in if !isStderr { lockLog.append(data) } }, tick: {})
-            guard result.exitCode == 0, let lockData = FileManager.default.contents(atPath: lockPath) else {
+            guard result.spawnError == nil, result.exitCode == 0, let lockData = FileManager.default.contents(atPath: lockPath) else {
                 try? FileManager.default.removeItem(atPath: folder)
-                throw StageError(reason: "environment \(spec.id.prefix(12)) failed to build: \(arguments.dropLast(2).suffix(2).joined(separator: " ")) (exit code \(result.exitCode))", detail: "")
+                let cause = result.spawnError.map { String(cString: strerror($0)) } ?? "exit code \(result.exitCode)"
+                throw StageError(reason: "environment \(spec.id.prefix(12)) failed to build: \(what) (\(cause))", detail: "")
             }
             return lockData
         }
@@ -119,14 +126,14 @@ public struct EnvironmentBuilder {
             // --seed: pip inside, as a venv made by python -m venv has it (scripts call python -m pip).
             try step("uv venv", [uv, "venv", "--seed", "--python", python, folder], extra)
             try step("uv pip install", [uv, "pip", "install", "--python", folder + "/bin/python", "-r", requirements], extra)
-            let lock = try freeze([uv, "pip", "freeze", "--python", folder + "/bin/python"], extra)
+            let lock = try freeze("uv pip freeze", [uv, "pip", "freeze", "--python", folder + "/bin/python"], extra)
             return try finish(spec, folder: folder, marker: marker, lock: lock, notes: notes, log: log)
         case .pip:
             notes.append("built with pip")
             try step("python -m venv", [python, "-m", "venv", folder])
             try step("pip install", [folder + "/bin/python", "-m", "pip", "install", "--disable-pip-version-check", "--no-input",
                                      "--progress-bar", "off", "-r", requirements])
-            let lock = try freeze([folder + "/bin/python", "-m", "pip", "freeze", "--disable-pip-version-check"])
+            let lock = try freeze("pip freeze", [folder + "/bin/python", "-m", "pip", "freeze", "--disable-pip-version-check"])
             return try finish(spec, folder: folder, marker: marker, lock: lock, notes: notes, log: log)
         }
     }
@@ -150,7 +157,7 @@ public struct EnvironmentBuilder {
     enum Installer { case uv(String), pip }
 
     func installer(log: LineLog) throws -> Installer {
-        let settings = (try? workspace.config().environments) ?? WorkspaceConfig.Environments()
+        let settings = try workspace.config().environments
         if settings.installer == .pip { return .pip }
         if let given = workspace.environment["GITML_UV"], !given.isEmpty {
             guard access(given, X_OK) == 0 else {
@@ -178,6 +185,9 @@ public struct EnvironmentBuilder {
         return (env["HOME"] ?? NSHomeDirectory()) + "/.local/share/git-ml/tools"
     }
 
+    /// The uv that `environments.fetch_uv` installs: the version git-ml is tested with.
+    static let fetchedUV = "uv==0.13.9"
+
     /// Installs uv from PyPI into the tool folder, once, under a lock (two builds fetch it once).
     func fetchUV(log: LineLog) throws -> String {
         let tools = toolsFolder
@@ -195,7 +205,7 @@ public struct EnvironmentBuilder {
         try? FileManager.default.removeItem(atPath: partial)
         log.note("git-ml: installing uv into \(tools) (environments.fetch_uv)")
         for arguments in [[python, "-m", "venv", partial],
-                          [partial + "/bin/python", "-m", "pip", "install", "--disable-pip-version-check", "--no-input", "--progress-bar", "off", "uv"]] {
+                          [partial + "/bin/python", "-m", "pip", "install", "--disable-pip-version-check", "--no-input", "--progress-bar", "off", Self.fetchedUV]] {
             log.note("$ " + arguments.joined(separator: " "))
             let result = ProcessSupervisor().run(
                 ProcessSpec(arguments: arguments, environment: buildEnvironment(), workingDirectory: tools, stdinFromNull: true),
@@ -216,13 +226,18 @@ public struct EnvironmentBuilder {
     /// What uv is told: a download cache shared by every environment of the repository, on the
     /// same file system as the environments (so installed files are hard links into it); no
     /// Python downloads; pip's own index settings carried over, since uv does not read them.
+    /// A user's own UV_* settings win.
     func uvEnvironment() -> [String: String] {
+        // unsafe-best-match: a package is taken from whichever index has the best version, as pip
+        // does (uv's default takes the first index that has it: the PyTorch index's numpy, say).
         var env = ["UV_CACHE_DIR": workspace.stateDirectory + "/cache/uv", "UV_PYTHON_DOWNLOADS": "never", "UV_NO_PROGRESS": "1",
+                   "UV_INDEX_STRATEGY": "unsafe-best-match",
                    "UV_CREDENTIALS_DIR": workspace.stateDirectory + "/cache/uv-credentials"]
         let given = workspace.environment
         for (pip, uv) in [("PIP_INDEX_URL", "UV_INDEX_URL"), ("PIP_EXTRA_INDEX_URL", "UV_EXTRA_INDEX_URL"), ("PIP_FIND_LINKS", "UV_FIND_LINKS")] {
             if let value = given[pip], !value.isEmpty, given[uv] == nil { env[uv] = value }
         }
+        for key in Array(env.keys) where given[key] != nil && key != "UV_CACHE_DIR" { env[key] = given[key] }
         return env
     }
 

@@ -166,6 +166,11 @@ func monotonicSeconds() -> Double {
 /// glibc's `posix_spawn_file_actions_addchdir_np` (2.29 and later), found at run time: its
 /// declaration is hidden from Swift by the header's feature macros. nil where it is missing.
 let spawnChdir: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, UnsafePointer<CChar>) -> Int32)? = {
-    guard let symbol = dlsym(nil, "posix_spawn_file_actions_addchdir_np") else { return nil }
+    #if canImport(Glibc)
+    let everywhere: UnsafeMutableRawPointer? = nil  // RTLD_DEFAULT on glibc
+    #else
+    let everywhere = UnsafeMutableRawPointer(bitPattern: -2)  // RTLD_DEFAULT on Darwin
+    #endif
+    guard let symbol = dlsym(everywhere, "posix_spawn_file_actions_addchdir_np") else { return nil }
     return unsafeBitCast(symbol, to: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, UnsafePointer<CChar>) -> Int32).self)
 }()

@@ -114,7 +114,10 @@ final class RunRenderer: JobObserver {
     func buildOutput(_ line: String) {
         if term.stderrIsTTY {
             let shown = String(line.prefix(max(20, term.width - 12)))
-            Out.write(2, "\r\u{1b}[K" + term.dim("git-ml: ", stderr: true) + shown + (line.hasPrefix("environment ") ? "\n" : ""))
+            // git-ml's own lines (translations, notes, the end) stay; the installer's are redrawn over.
+            let own = line.hasPrefix("environment ") || line.hasPrefix("git-ml: ")
+            let text = line.hasPrefix("git-ml: ") ? String(line.dropFirst(8)) : shown
+            Out.write(2, "\r\u{1b}[K" + term.dim("git-ml: ", stderr: true) + text + (own ? "\n" : ""))
         } else if line.hasPrefix("environment ") || line.hasPrefix("git-ml: ") {
             Out.error(line.hasPrefix("git-ml: ") ? line : "git-ml: " + line)
         }

@@ -99,7 +99,7 @@ extension Workspace {
         // Other builds of the same families (a newer CUDA, another Ubuntu).
         let bare = name.lowercased().replacingOccurrences(of: "azureml-", with: "")
         if bare.hasPrefix("sklearn-1.5") { return "sklearn-1.5" }
-        if bare.hasPrefix("sklearn") { return "sklearn-1.1" }
+        if bare.hasPrefix("sklearn-1.0") || bare.hasPrefix("sklearn-1.1") { return "sklearn-1.1" }
         if bare.hasPrefix("lightgbm") { return "lightgbm-3.3" }
         if bare.hasPrefix("acpt-pytorch") || bare.hasPrefix("pytorch") { return "pytorch" }
         if bare.hasPrefix("tensorflow") { return "tensorflow" }
@@ -157,8 +157,16 @@ extension Workspace {
         guard name.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }), !Self.isEnvironmentID(name) else {
             throw WorkspaceError(.badConfig, "\(shown):\(node["name"]?.line ?? 1): environment name '\(name)' may hold letters, digits, '-', '_' and '.' only, and is not 64 hex digits (an id)")
         }
-        let latest = try registeredEnvironment(name: name, version: nil)?.version
-        let version = override ?? spec.version ?? String((Int(latest ?? "0") ?? 0) + 1)
+        guard let version = override ?? spec.version else {
+            // No version given: the next number, never the same as a concurrent registration's.
+            let (version, _) = try git {
+                try ledger.linkNextVersion(.environment, name: name, alsoCounting: [Self.legacyEnvironmentNames]) { version in
+                    spec.version = version
+                    return try writeEnvironmentRecord(spec, lock: nil)
+                }
+            }
+            return (name, version, spec.id)
+        }
         spec.version = version
         if let (_, existing) = try registeredEnvironment(name: name, version: version) {
             let old = try readEnvironmentSpec(commit: existing)

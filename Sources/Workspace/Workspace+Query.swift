@@ -1,8 +1,8 @@
 import Foundation
 import GitKit
 
-/// The part of a record `git ml runs` shows, kept in a cache so that listing
-/// ten thousand runs reads one file instead of ten thousand commits.
+/// The part of a record `git ml runs` shows, read from the query index, so that listing
+/// ten thousand runs reads no commit.
 public struct RunSummary: Sendable, Equatable, Codable {
     public var id: String
     public var name: String
@@ -30,13 +30,6 @@ public struct RunSummary: Sendable, Equatable, Codable {
         startTime = Date(timeIntervalSince1970: Double(r.startTime) / 1000)
         endTime = r.endTime.map { Date(timeIntervalSince1970: Double($0) / 1000) }
         metrics = r.metrics.mapValues(\.value)
-        deleted = r.lifecycleStage == "deleted"
-    }
-
-    init(_ r: RunRecord) {
-        id = r.id; name = r.name; experiment = r.experiment; status = r.status; exitCode = r.exitCode
-        codeCommit = r.code.commit; dirty = r.code.dirty; startTime = r.startTime; endTime = r.endTime
-        host = r.host; metrics = r.metrics.mapValues(\.last)
         deleted = r.lifecycleStage == "deleted"
     }
 

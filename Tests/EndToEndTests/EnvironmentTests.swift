@@ -145,6 +145,30 @@ struct EnvironmentTests {
         try repo.write("pipe.yml", "type: pipeline\njobs: {}\n")
         #expect(try repo.ml("run", "-f", "pipe.yml").stderr.contains("pipe.yml:1: type: pipeline jobs are not supported"))
         try repo.write("odd.yml", "type: automl\n")
-        #expect(try repo.ml("run", "-f", "odd.yml").stderr.contains("odd.yml:1: unknown job type 'automl'; accepted: command, sweep, pipeline"))
+        #expect(try repo.ml("run", "-f", "odd.yml").stderr.contains("odd.yml:1: unknown job type 'automl'; Azure ML's job types are command, sweep, pipeline"))
+    }
+
+    @Test("registrations without a version at the same moment take different numbers; an unknown curated version is refused")
+    func concurrentRegistrations() throws {
+        let repo = try TestRepo()
+        for i in 0..<4 { try repo.write("env\(i).yml", "name: shared\npip:\n  - six==1.1\(i)\n") }
+        let processes = (0..<4).map { i -> Process in
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: gitmlBinary)
+            p.arguments = ["env", "create", "-f", "env\(i).yml"]
+            p.currentDirectoryURL = URL(fileURLWithPath: repo.root)
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            return p
+        }
+        for p in processes { try p.run() }
+        for p in processes { p.waitUntilExit(); #expect(p.terminationStatus == 0) }
+        let refs = try repo.git("for-each-ref", "--format=%(refname)", "refs/ml/envs/shared/").split(separator: "\n").map(String.init)
+        #expect(refs.sorted() == (1...4).map { "refs/ml/envs/shared/\($0)" })
+        let ids = try refs.map { try repo.git("rev-parse", $0) }
+        #expect(Set(ids).count == 4, "each version names its own environment")
+
+        let unknown = try repo.ml("env", "show", "azureml:AzureML-sklearn-2.0@latest")
+        #expect(unknown.status != 0 && unknown.stderr.contains("unknown environment"), "\(unknown.stderr)")
     }
 }

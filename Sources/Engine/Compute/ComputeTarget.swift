@@ -9,3 +9,11 @@ public protocol ComputeTarget {
     var name: String { get }
     func run(_ job: ResolvedJob, observer: JobObserver) throws -> RunRecord
 }
+
+/// Reports specific to jobs, beside a run's.
+public protocol JobObserver: RunObserver {
+    /// A stage of readying the job began (hashing inputs, building the environment).
+    func stage(_ message: String)
+    /// A line of an environment build's output.
+    func buildOutput(_ line: String)
+}

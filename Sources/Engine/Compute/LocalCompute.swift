@@ -3,14 +3,6 @@ import ObjectStore
 import Synchronization
 import Workspace
 
-/// Reports specific to jobs, beside a run's.
-public protocol JobObserver: RunObserver {
-    /// A stage of readying the job began (hashing inputs, building the environment).
-    func stage(_ message: String)
-    /// A line of an environment build's output.
-    func buildOutput(_ line: String)
-}
-
 /// This machine as a compute target: a resolved job runs in its live folder, with its
 /// code copied from the run's code snapshot, inputs hashed into the store and handed over
 /// read-only, named outputs collected, `./outputs` and `./logs` kept as artifacts, its

@@ -95,7 +95,6 @@ struct EnvBuild: WorkspaceCommand {
     static func realize(_ resolved: ResolvedEnvironment, in workspace: Workspace) throws -> RealizedEnvironment {
         let term = Terminal.current
         let renderer = RunRenderer(term: term)
-        for w in resolved.spec.warnings { Out.error(term.yellow("git-ml: \(resolved.reference): \(w)", stderr: true)) }
         // Ctrl-C stops pip (in its own process group) and removes the half-built folder.
         let signals = SignalForwarder(supervisors: [])
         defer { signals.stop() }

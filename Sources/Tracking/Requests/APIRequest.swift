@@ -10,9 +10,9 @@ enum APIRequest {
     static let maxBody = 16 << 20
 
     static func decode<T: Decodable>(_ type: T.Type, _ request: Request, context: some RequestContext) async throws -> T {
-        var strings: [String: String] = [:]
-        for (k, v) in request.uri.queryParameters { strings[String(k)] = String(v) }
-        for (k, v) in context.parameters { strings[String(k)] = String(v) }
+        var query: [String: String] = [:], path: [String: String] = [:]
+        for (k, v) in request.uri.queryParameters { query[String(k)] = String(v) }
+        for (k, v) in context.parameters { path[String(k)] = String(v) }
         var body = Data()
         if request.method == .post || request.method == .patch || request.method == .delete {
             let buffer: ByteBuffer
@@ -22,12 +22,13 @@ enum APIRequest {
             body = Data(buffer.readableBytesView)
         }
         if body.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) { body = Data("{}".utf8) }
-        if !strings.isEmpty {
-            // Query and path values join the body's fields (the body wins, as in MLflow's handlers).
+        if !query.isEmpty || !path.isEmpty {
+            // Query values join the body's fields (the body wins); the route's own path values win over both.
             guard var object = try? JSONSerialization.jsonObject(with: body) as? [String: Any] else {
                 throw MLflowError(.invalidParameterValue, "The request body is not a JSON object")
             }
-            for (k, v) in strings where object[k] == nil { object[k] = v }
+            for (k, v) in query where object[k] == nil { object[k] = v }
+            for (k, v) in path { object[k] = v }
             body = try JSONSerialization.data(withJSONObject: object)
         }
         do {

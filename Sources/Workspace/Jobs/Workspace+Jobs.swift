@@ -71,7 +71,7 @@ extension Workspace {
         var type = JobFile.JobType.command
         if case .scalar(let text, _, _)? = typeNode {
             guard let known = JobFile.JobType(rawValue: text) else {
-                throw WorkspaceError(.badConfig, "\(shown):\(typeNode!.line): unknown job type '\(text)'; accepted: \(JobFile.JobType.allCases.map(\.rawValue).joined(separator: ", "))")
+                throw WorkspaceError(.badConfig, "\(shown):\(typeNode!.line): unknown job type '\(text)'; Azure ML's job types are \(JobFile.JobType.allCases.map(\.rawValue).joined(separator: ", ")) (git ml run -f runs command jobs)")
             }
             type = known
         }
@@ -79,13 +79,8 @@ extension Workspace {
                        overrides: overrides, typeLine: typeNode?.line ?? spec.line)
     }
 
-    /// Reads a command job file, applies `--set` overrides and checks everything that can be
+    /// Reads a command job (a `JobFile` of type `command`) and checks everything that can be
     /// checked before a run starts: keys, the code folder, input paths, the environment.
-    public func planJob(file given: String, overrides: [String]) throws -> JobPlan {
-        try planJob(try readJobFile(given, overrides: overrides))
-    }
-
-    /// Checks a command job (see `planJob(file:overrides:)`).
     public func planJob(_ file: JobFile) throws -> JobPlan {
         let shown = file.shown, spec = file.spec, folder = file.folder, overrides = file.overrides
         let job = try CommandJob.parse(spec, file: shown)

@@ -187,6 +187,26 @@ struct Ledger {
         }
     }
 
+    /// Points `<name>/<next version>` at a record commit that `make` writes for that version (a
+    /// registered environment name at its environment's record), with `writeNextVersion`'s
+    /// guarantee: a writer that loses the race counts again. `alsoCounting` names kinds whose
+    /// versions of `name` count too (an older ref layout of the same names).
+    func linkNextVersion(_ kind: RecordKind, name: String, alsoCounting others: [RecordKind] = [],
+                         _ make: (_ version: String) throws -> ObjectID) throws -> (version: String, commit: ObjectID) {
+        var tries = 0
+        while true {
+            let latest = try ([kind] + others).map { try latestNumericVersion($0, name: name) }.max() ?? 0
+            let version = String(latest + 1)
+            let commit = try make(version)
+            do {
+                try link(kind, name + "/" + version, to: commit, expecting: nil)
+                return (version, commit)
+            } catch let e as GitError where (e.code == .exists || e.code == .modified) && tries < 1000 {
+                tries += 1
+            }
+        }
+    }
+
     /// The highest numeric version recorded under `name` (0 when none).
     func latestNumericVersion(_ kind: RecordKind, name: String) throws -> Int {
         try list(kind, under: name + "/").compactMap { Int($0.key.dropFirst(name.count + 1)) }.max() ?? 0

@@ -7,20 +7,20 @@ import Foundation
 /// (`<name>/<version>` for versioned kinds). Adding a kind is declaring one of these
 /// and writing its document type; reading, listing, history and versions come from
 /// the `Ledger`.
-public struct RecordKind: Sendable, Hashable, CustomStringConvertible {
+struct RecordKind: Sendable, Hashable, CustomStringConvertible {
     /// The kind's name in messages: `run`, `experiment`.
-    public let name: String
+    let name: String
     /// Every record of the kind has a ref under this prefix (ending in `/`).
-    public let refPrefix: String
+    let refPrefix: String
     /// The document at the top of each record's tree (`run.json`).
-    public let document: String
+    let document: String
     /// True when each new record commit has the previous one as its last parent, so
     /// `Ledger.history` walks every state the record went through (experiments,
     /// environments). Runs do not chain: a checkpoint every few seconds would make
     /// long chains, and their first parent is the code commit.
-    public let chainsHistory: Bool
+    let chainsHistory: Bool
 
-    public init(name: String, refPrefix: String, document: String, chainsHistory: Bool) {
+    init(name: String, refPrefix: String, document: String, chainsHistory: Bool) {
         precondition(refPrefix.hasPrefix("refs/ml/") && refPrefix.hasSuffix("/"), "a record kind lives under refs/ml/")
         self.name = name
         self.refPrefix = refPrefix
@@ -28,21 +28,21 @@ public struct RecordKind: Sendable, Hashable, CustomStringConvertible {
         self.chainsHistory = chainsHistory
     }
 
-    public var description: String { name }
+    var description: String { name }
 
     /// The ref of the record with this key.
-    public func ref(_ key: String) -> String { refPrefix + key }
+    func ref(_ key: String) -> String { refPrefix + key }
 }
 
 extension RecordKind {
     /// `refs/ml/runs/<run-id>`: `run.json`, the metric series, logs, output manifests and
     /// the code tree; first parent: the code commit.
-    public static let run = RecordKind(name: "run", refPrefix: "refs/ml/runs/", document: "run.json", chainsHistory: false)
+    static let run = RecordKind(name: "run", refPrefix: "refs/ml/runs/", document: "run.json", chainsHistory: false)
     /// `refs/ml/experiments/<id>`: experiments created, renamed, tagged or deleted through the API.
-    public static let experiment = RecordKind(name: "experiment", refPrefix: "refs/ml/experiments/", document: "experiment.json", chainsHistory: true)
+    static let experiment = RecordKind(name: "experiment", refPrefix: "refs/ml/experiments/", document: "experiment.json", chainsHistory: true)
     /// `refs/ml/envs/<env-id>`: an environment spec and, once built, its lock; and
     /// `refs/ml/envs/<name>/<version>`, a registered name pointing at the same commit.
-    public static let environment = RecordKind(name: "environment", refPrefix: "refs/ml/envs/", document: "environment.json", chainsHistory: true)
+    static let environment = RecordKind(name: "environment", refPrefix: "refs/ml/envs/", document: "environment.json", chainsHistory: true)
     /// `refs/ml/data/<name>/<version>`: a data asset version (immutable).
-    public static let dataAsset = RecordKind(name: "data asset", refPrefix: "refs/ml/data/", document: "asset.json", chainsHistory: false)
+    static let dataAsset = RecordKind(name: "data asset", refPrefix: "refs/ml/data/", document: "asset.json", chainsHistory: false)
 }

@@ -144,8 +144,7 @@ public struct EnvironmentSpec: Sendable, Equatable, Codable {
     static let condaRenames = ["pytorch": "torch", "pytorch-cpu": "torch", "pytorch-gpu": "torch", "py-xgboost": "xgboost",
                                "py-xgboost-cpu": "xgboost", "sklearn": "scikit-learn", "pytables": "tables", "python-graphviz": "graphviz",
                                "matplotlib-base": "matplotlib", "tensorflow-gpu": "tensorflow", "py-opencv": "opencv-python",
-                               "opencv": "opencv-python", "pyqt": "PyQt5", "msgpack-python": "msgpack", "pytorch-lightning": "pytorch-lightning",
-                               "lightning": "lightning", "mlflow-skinny": "mlflow-skinny", "py-lightgbm": "lightgbm", "tensorboardx": "tensorboardX",
+                               "opencv": "opencv-python", "pyqt": "PyQt5", "msgpack-python": "msgpack", "py-lightgbm": "lightgbm", "tensorboardx": "tensorboardX",
                                "typing_extensions": "typing-extensions", "numpy-base": "numpy"]
 
     /// Adds a conda file: its python pin, its `pip:` list, and the conda packages PyPI has.
@@ -177,7 +176,7 @@ public struct EnvironmentSpec: Sendable, Equatable, Codable {
                     versionPart = "==" + versionPart
                 }
                 let requirement = (Self.condaRenames[name] ?? name) + versionPart.replacingOccurrences(of: " ", with: "")
-                if requirement != text.replacingOccurrences(of: " ", with: "") {
+                if requirement.lowercased() != text.replacingOccurrences(of: " ", with: "").lowercased() {
                     translations = (translations ?? []) + ["conda \(raw.trimmingCharacters(in: .whitespaces)) -> pip \(requirement)"]
                 }
                 pip.append(requirement)
