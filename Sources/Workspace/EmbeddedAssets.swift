@@ -151,13 +151,14 @@ pip:
         "sklearn-1.1": #"""
 # The older scikit-learn environments (azureml:AzureML-sklearn-1.0-ubuntu20.04-py38-cpu,
 # sklearn-1.0, sklearn-1.1): the same stack with mlflow, on a scikit-learn that installs on
-# today's Python (1.0 and 1.1 have no wheels for it).
+# today's Python (1.0 and 1.1 have no wheels for it). scikit-learn 1.3 breaks on numpy 2
+# (`ComplexWarning` moved) though its metadata allows it, hence the pin.
 name: sklearn-1.1
 description: scikit-learn 1.1-era environment on today's Python, with pandas, numpy, scipy, joblib, matplotlib and mlflow (CPU).
 pip:
   - scikit-learn~=1.3.0
   - pandas
-  - numpy
+  - numpy<2
   - scipy
   - joblib
   - matplotlib
