@@ -20,10 +20,12 @@ struct Reindex: WorkspaceCommand {
         let started = Date()
         let count = try workspace.reindex()
         let seconds = Date().timeIntervalSince(started)
+        let left = try workspace.unindexedRuns().count
         if output.json {
-            Out.print(try Render.json(["runs": Double(count), "seconds": (seconds * 1000).rounded() / 1000]))
+            Out.print(try Render.json(["runs": Double(count), "left_out": Double(left), "seconds": (seconds * 1000).rounded() / 1000]))
             return
         }
         Out.print("indexed \(count) run\(count == 1 ? "" : "s") in \(RunFormatting.duration(seconds))")
+        if left > 0 { Out.error("git-ml: warning: \(left) run record(s) could not be indexed and are left out of listings; git ml fsck names them") }
     }
 }

@@ -8,7 +8,7 @@ struct Serve: ParsableCommand {
         commandName: "serve",
         abstract: "Serve the MLflow tracking API over this repository's runs.",
         discussion: """
-        It listens on loopback unless a token is set: with GITML_SERVE_TOKEN in the environment, any --host is allowed and every request needs `Authorization: Bearer <token>`, which the mlflow client sends from MLFLOW_TRACKING_TOKEN.
+        It listens on loopback unless a token is set: with GITML_SERVE_TOKEN in the environment, any --host is allowed and every request needs `Authorization: Bearer <token>`, which the mlflow client sends from MLFLOW_TRACKING_TOKEN. On loopback, web pages the user visits are kept out: a request must name a loopback host (or one listed in GITML_SERVE_HOSTS), and a request that changes anything is refused when it comes from a foreign Origin or carries a body a page can send without asking (text/plain, a form).
 
         Clients that speak MLflow's REST API (the mlflow Python client with MLFLOW_TRACKING_URI set, a notebook, MlflowClient) create and log runs that become git-ml run records tied to HEAD, and can read every run git-ml recorded. Ctrl-C stops the server; runs it started and did not end are recorded as lost.
 

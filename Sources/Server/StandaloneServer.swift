@@ -16,7 +16,11 @@ public enum StandaloneServer {
         logger.logLevel = .warning
         // Route groups mounted side by side; the registry, the object server and the studio join here.
         let groups: [any RouteGroup] = [TrackingAPI(store: store)]
-        let app = buildApplication(groups: groups, host: host, port: port, token: token, logger: logger) { port in
+        // On loopback, web pages are kept out (Host and Origin checked); beyond it, the token guards.
+        let loopback = ["127.0.0.1", "localhost", "::1"].contains(host)
+        let allowed = (environment["GITML_SERVE_HOSTS"] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        let app = buildApplication(groups: groups, host: host, port: port, token: token,
+                                   guard: loopback ? LoopbackGuard(allowedHosts: allowed) : nil, logger: logger) { port in
             announce("http://\(host.contains(":") ? "[\(host)]" : host):\(port)")
         }
         let failure = Mutex<String?>(nil)

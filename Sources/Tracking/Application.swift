@@ -29,10 +29,14 @@ public struct TrackingAPI<Store: TrackingBackend>: RouteGroup {
 
 /// The router of a git-ml server: the groups' routes behind one middleware chain.
 ///
-/// With a `token`, every request must carry `Authorization: Bearer <token>` (what the
-/// mlflow client sends from MLFLOW_TRACKING_TOKEN); others get 401 UNAUTHENTICATED.
-public func buildRouter(groups: [any RouteGroup], token: String? = nil) -> Router<BasicRequestContext> {
+/// `guard` keeps web pages out of a server on loopback (see `LoopbackGuard`); nil for a
+/// server that listens beyond loopback, where the token guards it. With a `token`, every
+/// request must carry `Authorization: Bearer <token>` (what the mlflow client sends from
+/// MLFLOW_TRACKING_TOKEN); others get 401 UNAUTHENTICATED.
+public func buildRouter(groups: [any RouteGroup], token: String? = nil,
+                        guard loopback: LoopbackGuard? = LoopbackGuard()) -> Router<BasicRequestContext> {
     let router = Router()
+    if let loopback { router.add(middleware: loopback) }
     if let token { router.add(middleware: BearerToken(token: token)) }
     for group in groups { group.addRoutes(to: router) }
     return router
@@ -44,9 +48,10 @@ public func buildRouter(store: TrackingStore, token: String? = nil) -> Router<Ba
 }
 
 /// A git-ml server as a Hummingbird application on `host:port` (0: a free port, reported to `onRunning`).
-public func buildApplication(groups: [any RouteGroup], host: String, port: Int, token: String? = nil, logger: Logger? = nil,
+public func buildApplication(groups: [any RouteGroup], host: String, port: Int, token: String? = nil,
+                             guard loopback: LoopbackGuard? = LoopbackGuard(), logger: Logger? = nil,
                              onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
-    Application(router: buildRouter(groups: groups, token: token), configuration: .init(address: .hostname(host, port: port), serverName: "git-ml"),
+    Application(router: buildRouter(groups: groups, token: token, guard: loopback), configuration: .init(address: .hostname(host, port: port), serverName: "git-ml"),
                 onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) }, logger: logger)
 }
 

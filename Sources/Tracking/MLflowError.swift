@@ -12,6 +12,7 @@ public struct MLflowError: Error, HTTPResponseError, CustomStringConvertible {
         case internalError = "INTERNAL_ERROR"
         case endpointNotFound = "ENDPOINT_NOT_FOUND"
         case unauthenticated = "UNAUTHENTICATED"
+        case permissionDenied = "PERMISSION_DENIED"
     }
     public let code: Code
     public let message: String
@@ -26,6 +27,7 @@ public struct MLflowError: Error, HTTPResponseError, CustomStringConvertible {
         case .resourceDoesNotExist, .endpointNotFound: return .notFound
         case .internalError: return .internalServerError
         case .unauthenticated: return .unauthorized
+        case .permissionDenied: return .forbidden
         default: return .badRequest
         }
     }

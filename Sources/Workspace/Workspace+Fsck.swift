@@ -70,6 +70,9 @@ extension Workspace {
         for asset in (try? listDataAssets()) ?? [] {
             need(asset.sha256, folder: asset.type == "uri_folder", for: "data asset \(asset.name):\(asset.version)")
         }
+        for (id, reason) in (try? unindexedRuns()) ?? [] {
+            damage.append(Damage(subject: "run \(id)", problem: "left out of the query index (searches and listings do not show it): \(reason)"))
+        }
         return FsckReport(objectsChecked: objects.count, runsChecked: refs.count, damage: damage)
     }
 }

@@ -95,4 +95,26 @@ struct SearchTests {
         try repo.git("update-ref", "-d", "refs/ml/runs/" + ids["a"]!)
         #expect(try names(repo, []).names == ["f", "d", "c", "b"])
     }
+
+    @Test("a record the index cannot hold (metric keys with NUL bytes) is left out and named by fsck; searches and reindex go on")
+    func unindexableRecord() throws {
+        let repo = try TestRepo()
+        _ = try fourRuns(repo)
+        // Two keys that differ only after a NUL byte, written through the metrics file as any script could.
+        let bad = try repo.ml(["run", "--name", "nul", "--", "/bin/sh", "-c",
+                               #"printf '{"key":"k\\u0000a","value":1}\n{"key":"k\\u0000b","value":2}\n' >> "$GITML_METRICS""#])
+        #expect(bad.status == 0, "\(bad.stderr)")
+        let badID = try #require(runID(from: bad.stderr))
+        #expect(try repo.git("show", "refs/ml/runs/\(badID):run.json").contains("k\\u0000a"), "the record holds the NUL key")
+
+        let found = try names(repo, ["--filter", "metrics.acc > 0.85", "--order-by", "metrics.acc DESC"])
+        #expect(found.names == ["d", "b", "c"], "\(found.stderr)")
+        #expect(try names(repo, []).names == ["d", "c", "b", "a"], "the run the index cannot hold is left out of listings")
+        let re = try repo.ml("reindex")
+        #expect(re.status == 0 && re.stdout.contains("indexed 4 runs") && re.stderr.contains("1 run record(s) could not be indexed"), "\(re.stdout)\(re.stderr)")
+        let fsck = try repo.ml("fsck")
+        #expect(fsck.status != 0 && fsck.stdout.contains("run \(badID)") && fsck.stdout.contains("left out of the query index"), "\(fsck.stdout)\(fsck.stderr)")
+        // The record itself is intact and shown by id.
+        #expect(try repo.ml("show", badID).status == 0)
+    }
 }

@@ -148,7 +148,7 @@ struct TrackingE2ETests {
         u = urllib.parse.urlparse(os.environ["MLFLOW_TRACKING_URI"])
         body = json.dumps({"run_id": os.environ["MLFLOW_RUN_ID"], "key": "sent", "value": 7.5, "timestamp": 0, "step": 0}).encode()
         s = socket.create_connection((u.hostname, u.port))
-        s.sendall(b"POST /api/2.0/mlflow/runs/log-metric HTTP/1.1\\r\\nHost: x\\r\\nContent-Type: application/json\\r\\n"
+        s.sendall(b"POST /api/2.0/mlflow/runs/log-metric HTTP/1.1\\r\\nHost: 127.0.0.1\\r\\nContent-Type: application/json\\r\\n"
                   + b"Content-Length: " + str(len(body)).encode() + b"\\r\\n\\r\\n" + body)
         os._exit(0)
         """)
@@ -361,7 +361,7 @@ struct TrackingE2ETests {
         for cut in (10, 200):
             s = socket.create_connection((u.hostname, u.port))
             body = json.dumps({"run_id": run, "key": "loss", "value": 99, "timestamp": 1, "step": 99}).encode()
-            s.sendall(b"POST /api/2.0/mlflow/runs/log-metric HTTP/1.1\\r\\nHost: x\\r\\nContent-Type: application/json\\r\\n"
+            s.sendall(b"POST /api/2.0/mlflow/runs/log-metric HTTP/1.1\\r\\nHost: 127.0.0.1\\r\\nContent-Type: application/json\\r\\n"
                       + b"Content-Length: 1000\\r\\n\\r\\n" + body[:cut])
             s.close()
         c.log_metric(run, "loss", 5, step=5)
@@ -371,5 +371,38 @@ struct TrackingE2ETests {
         let s = try exec([Self.python, "-c", script], cwd: repo.root, env: ["MLFLOW_TRACKING_URI": url])
         #expect(s.status == 0, "\(s.stderr.suffix(1500))")
         #expect(s.stdout.contains("OUT [0, 1, 2, 3, 4, 5]"), "the cut requests wrote nothing and every acknowledged point is kept: \(s.stdout)")
+    }
+
+    @Test("web pages are kept out of the loopback server: foreign Host (DNS rebinding), foreign Origin, text/plain bodies")
+    func loopbackGuard() throws {
+        let repo = try TestRepo()
+        let (server, url) = try serve(repo)
+        defer { server.interrupt(); server.waitUntilExit() }
+        let port = url.split(separator: ":").last!
+        // Raw requests with the headers a browser would send (http.client sets Host as told).
+        let script = """
+        import http.client, json, sys
+        def ask(method, path, headers, body=None):
+            c = http.client.HTTPConnection("127.0.0.1", \(port))
+            c.putrequest(method, path, skip_host=True)
+            for k, v in headers.items(): c.putheader(k, v)
+            data = body.encode() if body is not None else b""
+            if body is not None: c.putheader("Content-Length", str(len(data)))
+            c.endheaders(data if body is not None else None)
+            r = c.getresponse(); text = r.read().decode()
+            print(r.status, json.loads(text).get("error_code", "-") if text.startswith("{") else "-")
+        create = json.dumps({"name": "from-a-page"})
+        ask("GET", "/api/2.0/mlflow/experiments/search", {"Host": "127.0.0.1:\(port)"})
+        ask("GET", "/api/2.0/mlflow/experiments/search", {"Host": "rebound.attacker.example:\(port)"})
+        ask("POST", "/api/2.0/mlflow/experiments/create", {"Host": "localhost:\(port)", "Origin": "https://attacker.example", "Content-Type": "application/json"}, create)
+        ask("POST", "/api/2.0/mlflow/experiments/create", {"Host": "localhost:\(port)", "Content-Type": "text/plain;charset=UTF-8"}, create)
+        ask("POST", "/api/2.0/mlflow/experiments/create", {"Host": "localhost:\(port)", "Origin": "http://localhost:\(port)", "Content-Type": "application/json"}, create)
+        """
+        let r = try exec([Self.python, "-c", script], cwd: repo.root)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.split(separator: "\n").map(String.init) == ["200 -", "403 PERMISSION_DENIED", "403 PERMISSION_DENIED", "403 PERMISSION_DENIED", "200 -"],
+                "\(r.stdout)\(r.stderr)")
+        // Only the loopback page's request created an experiment.
+        #expect(try repo.git("for-each-ref", "--format=%(refname)", "refs/ml/experiments/").split(separator: "\n").count == 1)
     }
 }

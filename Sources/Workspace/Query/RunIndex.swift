@@ -8,8 +8,11 @@ import GRDB
 /// reading only records whose commit changed, and skipping even the ref listing when
 /// the refs have not moved since. A missing index is rebuilt without a word; a corrupt
 /// one or one of another schema version is rebuilt with a warning.
+///
+/// A record that cannot be indexed (a key SQLite cannot hold) is skipped and listed in
+/// `skipped`, which `git ml fsck` reports: one record never breaks every search.
 final class RunIndex {
-    static let schemaVersion = 2
+    static let schemaVersion = 3
     let queue: DatabaseQueue
     /// Set when the index had to be thrown away (corrupt, another schema version).
     private(set) var warning: String?
@@ -47,7 +50,7 @@ final class RunIndex {
 
     static func create(_ queue: DatabaseQueue) throws {
         try queue.write { db in
-            for table in ["runs", "metrics", "params", "tags", "meta"] { try db.execute(sql: "DROP TABLE IF EXISTS \(table)") }
+            for table in ["runs", "metrics", "params", "tags", "meta", "skipped"] { try db.execute(sql: "DROP TABLE IF EXISTS \(table)") }
             try db.execute(sql: """
                 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
                 CREATE TABLE runs(
@@ -62,6 +65,7 @@ final class RunIndex {
                 CREATE INDEX params_key ON params(key, value);
                 CREATE TABLE tags(run_id TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY(run_id, key)) WITHOUT ROWID;
                 CREATE INDEX tags_key ON tags(key, value);
+                CREATE TABLE skipped(id TEXT PRIMARY KEY, record_commit TEXT NOT NULL, reason TEXT NOT NULL);
                 PRAGMA user_version = \(schemaVersion);
                 """)
         }
@@ -74,8 +78,10 @@ final class RunIndex {
         let current = try refs()
         let indexed = try queue.read { db -> [String: String] in
             var out: [String: String] = [:]
-            let rows = try Row.fetchCursor(db, sql: "SELECT id, record_commit FROM runs")
-            while let row = try rows.next() { out[row[0]] = row[1] }
+            for sql in ["SELECT id, record_commit FROM runs", "SELECT id, record_commit FROM skipped"] {
+                let rows = try Row.fetchCursor(db, sql: sql)
+                while let row = try rows.next() { out[row[0]] = row[1] }
+            }
             return out
         }
         var changed: [(record: RunRecord, commit: String)] = []
@@ -90,14 +96,33 @@ final class RunIndex {
         }
         let gone = indexed.keys.filter { !seen.contains($0) }
         try queue.write { db in
-            for id in gone {
-                for table in ["runs", "metrics", "params", "tags"] {
-                    try db.execute(sql: "DELETE FROM \(table) WHERE \(table == "runs" ? "id" : "run_id") = ?", arguments: [id])
+            for id in gone + changed.map(\.record.id) { try Self.remove(id, db) }
+            for (record, commit) in changed {
+                do {
+                    try db.inSavepoint {
+                        try Self.upsert(record, commit: commit, db)
+                        return .commit
+                    }
+                } catch {
+                    // Left out of every search, and named by git ml fsck, rather than breaking them all.
+                    try Self.remove(record.id, db)
+                    try db.execute(sql: "INSERT OR REPLACE INTO skipped(id, record_commit, reason) VALUES (?,?,?)",
+                                   arguments: [record.id, commit, "\(error)"])
                 }
             }
-            for (record, commit) in changed { try Self.upsert(record, commit: commit, db) }
             try db.execute(sql: "INSERT OR REPLACE INTO meta(key, value) VALUES ('stamp', ?)", arguments: [stamp ?? ""])
         }
+    }
+
+    static func remove(_ id: String, _ db: Database) throws {
+        for table in ["runs", "metrics", "params", "tags", "skipped"] {
+            try db.execute(sql: "DELETE FROM \(table) WHERE \(table == "runs" || table == "skipped" ? "id" : "run_id") = ?", arguments: [id])
+        }
+    }
+
+    /// Records the index left out, with the reason.
+    func skipped() throws -> [(id: String, reason: String)] {
+        try queue.read { db in try Row.fetchAll(db, sql: "SELECT id, reason FROM skipped ORDER BY id").map { ($0[0], $0[1]) } }
     }
 
     static func upsert(_ r: RunRecord, commit: String, _ db: Database) throws {
@@ -343,5 +368,10 @@ extension Workspace {
         for suffix in ["", "-wal", "-shm", "-journal"] { try? FileManager.default.removeItem(atPath: indexPath + suffix) }
         let (index, _) = try openIndex()
         return try index.queue.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM runs") ?? 0 }
+    }
+
+    /// Runs the query index left out (it could not hold them), with the reason.
+    public func unindexedRuns() throws -> [(id: String, reason: String)] {
+        try queryIndex { try $0.skipped() }.rows
     }
 }
