@@ -92,4 +92,45 @@ struct RouteGroupTests {
             }
         }
     }
+
+    @Test("wrong types, numbers beyond 64 bits, bad page tokens and keys MLflow refuses get 400; bare NaN tokens are read as MLflow reads them")
+    func untrustedValues() async throws {
+        let dir = try tracking.repository()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try TrackingStore(directory: dir, environment: ["HOME": NSHomeDirectory(), "USER": "test"])
+        let app = buildApplication(store: store, host: "127.0.0.1", port: 0)
+        try await app.test(.router) { client in
+            var runID = ""
+            try await client.execute(uri: "/api/2.0/mlflow/runs/create", method: .post, body: try tracking.body(["experiment_id": "0"])) { r in
+                runID = ((tracking.object(r.body)["run"] as? [String: Any])?["info"] as? [String: Any])?["run_id"] as? String ?? ""
+            }
+            let refused: [(String, String, String)] = [
+                ("runs/log-metric", #"{"run_id": "RUN", "key": "m", "value": 1, "timestamp": 1, "step": 100000000000000000000}"#, "'step'"),
+                ("runs/log-metric", #"{"run_id": "RUN", "key": "m", "value": 1, "timestamp": 1e30, "step": 0}"#, "'timestamp'"),
+                ("runs/log-metric", #"{"run_id": "RUN", "key": "m", "value": true, "timestamp": 1, "step": 0}"#, "'value'"),
+                ("runs/log-metric", #"{"run_id": "RUN", "key": "a\u0000b", "value": 1, "timestamp": 1, "step": 0}"#, "Invalid metric name: 'a\\u{0}b'"),
+                ("runs/log-metric", #"{"run_id": "RUN", "key": "\u001b]0;owned\u0007", "value": 1}"#, "Invalid metric name"),
+                ("runs/log-parameter", #"{"run_id": "RUN", "key": "", "value": "1"}"#, "Names must not be empty"),
+                ("runs/set-tag", #"{"run_id": "RUN", "key": "../../x", "value": "1"}"#, "Invalid tag name"),
+                ("runs/search", #"{"experiment_ids": ["0"], "page_token": "garbage"}"#, "Invalid page token"),
+            ]
+            for (path, body, expected) in refused {
+                try await client.execute(uri: "/api/2.0/mlflow/" + path, method: .post, body: ByteBuffer(string: body.replacingOccurrences(of: "RUN", with: runID))) { r in
+                    #expect(r.status == .badRequest && Self.message(r).contains(expected), "\(body): \(Self.message(r))")
+                }
+            }
+            // Python's json module writes bare NaN and Infinity; MLflow's server reads them, and so does this one.
+            let bare = #"{"run_id": "RUN", "metrics": [{"key": "nan", "value": NaN, "timestamp": 1, "step": 0}, {"key": "inf", "value": -Infinity, "timestamp": 1, "step": 0}], "tags": [{"key": "note", "value": "NaN stays a string"}]}"#
+            try await client.execute(uri: "/api/2.0/mlflow/runs/log-batch", method: .post, body: ByteBuffer(string: bare.replacingOccurrences(of: "RUN", with: runID))) { r in
+                #expect(r.status == .ok, "\(Self.message(r))")
+            }
+            try await client.execute(uri: "/api/2.0/mlflow/runs/get?run_id=\(runID)", method: .get) { r in
+                let data = (tracking.object(r.body)["run"] as? [String: Any])?["data"] as? [String: Any]
+                let metrics = (data?["metrics"] as? [[String: Any]] ?? []).reduce(into: [String: String]()) { $0[$1["key"] as! String] = "\($1["value"]!)" }
+                #expect(metrics == ["nan": "NaN", "inf": "-Infinity"], "\(metrics)")
+                let tags = (data?["tags"] as? [[String: Any]] ?? []).first { $0["key"] as? String == "note" }
+                #expect(tags?["value"] as? String == "NaN stays a string")
+            }
+        }
+    }
 }

@@ -10,6 +10,10 @@ struct RunsController<Store: TrackingBackend> {
     func addRoutes<Context: RequestContext>(to api: APIRoutes<Context>) {
         let store = self.store
         api.on("runs/create", [.post], CreateRunRequest.self) { r in
+            for (k, v) in r.tags.dictionary {
+                try MLflowNames.validate(k, kind: "tag")
+                try MLflowNames.validateValue(v, kind: "tag", key: k, limit: MLflowNames.maxTagValueLength)
+            }
             let run = try await store.createRun(experimentID: r.experiment_id ?? "0", name: r.run_name,
                                                 startTime: r.start_time?.value, tags: r.tags.dictionary)
             return ["run": encode(run)]
@@ -30,6 +34,7 @@ struct RunsController<Store: TrackingBackend> {
             return [:]
         }
         api.on("runs/log-metric", [.post], LogMetricRequest.self) { r in
+            try MLflowNames.validate(r.metric.point.key, kind: "metric")
             if r.metric.modelID != nil {
                 try await store.logDeduplicated(r.run.runID, metrics: [r.metric.point], params: [:], tags: [:])
             } else {
@@ -38,10 +43,14 @@ struct RunsController<Store: TrackingBackend> {
             return [:]
         }
         api.on("runs/log-parameter", [.post], KeyValueRunRequest.self) { r in
+            try MLflowNames.validate(r.key, kind: "param")
+            try MLflowNames.validateValue(r.value, kind: "param", key: r.key, limit: MLflowNames.maxParamValueLength)
             try await store.log(r.run.runID, metrics: [], params: [r.key: r.value], tags: [:])
             return [:]
         }
         api.on("runs/set-tag", [.post], KeyValueRunRequest.self) { r in
+            try MLflowNames.validate(r.key, kind: "tag")
+            try MLflowNames.validateValue(r.value, kind: "tag", key: r.key, limit: MLflowNames.maxTagValueLength)
             try await store.log(r.run.runID, metrics: [], params: [:], tags: [r.key: r.value])
             return [:]
         }
@@ -54,6 +63,15 @@ struct RunsController<Store: TrackingBackend> {
         }
         api.on("runs/log-batch", [.post], LogBatchRequest.self) { r in
             let metrics = r.metrics.map(\.point)
+            for m in metrics { try MLflowNames.validate(m.key, kind: "metric") }
+            for (k, v) in r.params {
+                try MLflowNames.validate(k, kind: "param")
+                try MLflowNames.validateValue(v, kind: "param", key: k, limit: MLflowNames.maxParamValueLength)
+            }
+            for (k, v) in r.tags {
+                try MLflowNames.validate(k, kind: "tag")
+                try MLflowNames.validateValue(v, kind: "tag", key: k, limit: MLflowNames.maxTagValueLength)
+            }
             if metrics.count > 1000 || r.params.count > 100 || r.tags.count > 100 || metrics.count + r.params.count + r.tags.count > 1000 {
                 throw MLflowError(.invalidParameterValue,
                                   "A batch logging request can contain at most 1000 metrics, 100 params and 100 tags, 1000 in all")
@@ -101,7 +119,13 @@ struct RunsController<Store: TrackingBackend> {
             guard (1...50000).contains(max) else {
                 throw MLflowError(.invalidParameterValue, "Invalid value \(max) for parameter 'max_results': it must be at most 50000")
             }
-            let offset = r.page_token.flatMap { Int($0) } ?? 0
+            var offset = 0
+            if let token = r.page_token, !token.isEmpty {
+                guard let value = Int(token), value >= 0 else {
+                    throw MLflowError(.invalidParameterValue, "Invalid page token '\(MLflowNames.escaped(token))': give the next_page_token of an earlier search")
+                }
+                offset = value
+            }
             let (runs, next) = try await store.searchRuns(experimentIDs: (r.experiment_ids ?? []).map(\.value), view: r.run_view_type ?? "ACTIVE_ONLY",
                                                           filter: r.filter, orderBy: r.order_by ?? [], maxResults: max, offset: offset)
             var out: [String: Any] = [:]

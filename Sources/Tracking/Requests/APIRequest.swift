@@ -22,6 +22,7 @@ enum APIRequest {
             body = Data(buffer.readableBytesView)
         }
         if body.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) { body = Data("{}".utf8) }
+        body = NonFiniteTokens.quote(body)
         if !query.isEmpty || !path.isEmpty {
             // Query values join the body's fields (the body wins); the route's own path values win over both.
             guard var object = try? JSONSerialization.jsonObject(with: body) as? [String: Any] else {
