@@ -19,6 +19,9 @@ struct Show: WorkspaceCommand {
     var run: String
     @OptionGroup var output: JSONOption
 
+    static let maxKey = 40
+    static let maxValue = 2000
+
     func run(in workspace: Workspace) throws {
         let r = try workspace.record(run)
         if output.json { Out.print(String(decoding: try r.encoded(), as: UTF8.self)); return }
@@ -26,8 +29,14 @@ struct Show: WorkspaceCommand {
         var lines: [String] = []
         let keys = ["experiment", "resources"] + r.params.keys.map { "  " + $0 } + r.metrics.keys.map { "  " + $0 }
             + r.outputs.map { "  " + $0.name } + r.tags.keys.filter { !$0.hasPrefix("mlflow.gitml.") }.map { "  " + $0 } + (r.inputs ?? []).map { "  " + $0.name }
-        let width = (keys.map(\.count).max() ?? 10) + 2
-        func row(_ k: String, _ v: String) { lines.append(t.dim(k.padding(toLength: width, withPad: " ", startingAt: 0)) + v) }
+        // Keys are padded to the widest, up to a limit; a longer key or a very long value is cut
+        // (`--json` gives them whole), so one huge key never makes every line huge.
+        let width = min(keys.map(\.count).max() ?? 10, Self.maxKey) + 2
+        func row(_ k: String, _ v: String) {
+            let key = k.count > Self.maxKey ? String(k.prefix(Self.maxKey - 1)) + "…" : k
+            let value = v.count > Self.maxValue ? String(v.prefix(Self.maxValue)) + "… (\(v.count - Self.maxValue) more characters; --json shows all)" : v
+            lines.append(t.dim(key.padding(toLength: width, withPad: " ", startingAt: 0)) + value)
+        }
         lines.append(t.bold("run \(r.id)") + "  " + r.name)
         row("status", Render.status(r.status, t) + (r.exitCode.map { " (exit \($0))" } ?? "") + (r.statusReason.map { " - \($0)" } ?? ""))
         row("experiment", r.experiment)

@@ -1,12 +1,17 @@
 import Foundation
 import Workspace
 
-/// Plain-text tables: columns padded to the widest cell, headers dimmed.
+/// Plain-text tables: columns padded to the widest cell, headers dimmed; a cell longer than
+/// `maxCell` is cut with an ellipsis, so one long name never widens a whole table.
 struct Table {
     var headers: [String]
     var rows: [[String]] = []
+    var maxCell = 48
     /// Cells are measured without colour codes.
     func render(_ term: Terminal) -> String {
+        // Control characters are escaped before measuring, so an escaped name is measured as shown.
+        let headers = self.headers.map { cut(Out.safe($0, keepColour: true)) }
+        let rows = self.rows.map { $0.map { cut(Out.safe($0, keepColour: true)) } }
         var widths = headers.map(\.count)
         for row in rows { for (i, cell) in row.enumerated() where i < widths.count { widths[i] = max(widths[i], visibleWidth(cell)) } }
         func line(_ cells: [String]) -> String {
@@ -17,6 +22,12 @@ struct Table {
         var out = [term.dim(line(headers))]
         out += rows.map(line)
         return out.joined(separator: "\n")
+    }
+
+    /// A cell of plain text over `maxCell` characters, cut (a coloured cell is git-ml's own and short).
+    func cut(_ s: String) -> String {
+        guard s.count > maxCell, !s.contains("\u{1b}") else { return s }
+        return String(s.prefix(maxCell - 1)) + "…"
     }
 
     func visibleWidth(_ s: String) -> Int {

@@ -32,9 +32,44 @@ struct Terminal: Sendable {
 }
 
 /// Writes to stdout / stderr without Foundation buffering surprises.
+///
+/// `print` and `error` write lines for people: a control character in them (from a run name,
+/// a tag, a metric key, an error naming one) is shown escaped, `\u{1b}`, never sent to the
+/// terminal, so no record can clear or retitle it. Only git-ml's own colours pass, and only
+/// where colour is on. `write` is for bytes that are meant raw (a run's log, a diff, redraws).
 enum Out {
-    static func print(_ text: String) { write(1, text + "\n") }
-    static func error(_ text: String) { write(2, text + "\n") }
+    static func print(_ text: String) { write(1, safe(text + "\n", keepColour: Terminal.current.color)) }
+    static func error(_ text: String) { write(2, safe(text + "\n", keepColour: Terminal.current.errColor)) }
+
+    /// `text` with every control character but newline and tab escaped; with `keepColour`,
+    /// colour sequences (ESC [ digits and ; m) stay.
+    static func safe(_ text: String, keepColour: Bool) -> String {
+        func isControl(_ s: Unicode.Scalar) -> Bool { s.properties.generalCategory == .control && s != "\n" && s != "\t" }
+        // Most lines hold none: they are passed on as they are.
+        guard text.unicodeScalars.contains(where: isControl) else { return text }
+        var out = String.UnicodeScalarView()
+        let scalars = Array(text.unicodeScalars)
+        var i = 0
+        while i < scalars.count {
+            let s = scalars[i]
+            if keepColour, s == "\u{1b}", i + 1 < scalars.count, scalars[i + 1] == "[" {
+                var j = i + 2
+                while j < scalars.count, ("0"..."9").contains(scalars[j]) || scalars[j] == ";" { j += 1 }
+                if j < scalars.count, scalars[j] == "m" {
+                    out.append(contentsOf: scalars[i...j])
+                    i = j + 1
+                    continue
+                }
+            }
+            if isControl(s) {
+                out.append(contentsOf: "\\u{\(String(s.value, radix: 16))}".unicodeScalars)
+            } else {
+                out.append(s)
+            }
+            i += 1
+        }
+        return String(out)
+    }
     static func write(_ fd: Int32, _ text: String) {
         var t = text
         t.withUTF8 { Self.write(fd, UnsafeRawBufferPointer($0)) }
