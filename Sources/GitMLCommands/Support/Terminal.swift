@@ -44,9 +44,21 @@ enum Out {
     /// `text` with every control character but newline and tab escaped; with `keepColour`,
     /// colour sequences (ESC [ digits and ; m) stay.
     static func safe(_ text: String, keepColour: Bool) -> String {
-        func isControl(_ s: Unicode.Scalar) -> Bool { s.properties.generalCategory == .control && s != "\n" && s != "\t" }
-        // Most lines hold none: they are passed on as they are.
-        guard text.unicodeScalars.contains(where: isControl) else { return text }
+        // Unicode's control characters (Cc): U+0000-001F and U+007F-009F.
+        func isControl(_ s: Unicode.Scalar) -> Bool { (s.value < 0x20 || (0x7F...0x9F).contains(s.value)) && s != "\n" && s != "\t" }
+        // Most text holds none: a byte scan (C0 but newline and tab, DEL, C1 as 0xC2 0x80-0x9F)
+        // passes it on as it is, at memory speed, for a listing of ten thousand runs too.
+        var text = text
+        let clean = text.withUTF8 { bytes -> Bool in
+            var previous: UInt8 = 0
+            for b in bytes {
+                if b < 0x20 && b != 0x0A && b != 0x09 { return false }
+                if b == 0x7F || (previous == 0xC2 && b >= 0x80 && b <= 0x9F) { return false }
+                previous = b
+            }
+            return true
+        }
+        if clean { return text }
         var out = String.UnicodeScalarView()
         let scalars = Array(text.unicodeScalars)
         var i = 0
