@@ -165,16 +165,27 @@ extension Workspace {
     /// The record of the run with exactly this id (its ref read directly, no listing), or nil.
     public func record(id: String) throws -> RunRecord? {
         guard RunID.isValid(id), let commit = try git({ try ledger.head(.run, id) }) else { return nil }
-        var r = try readRecord(commit: commit)
+        var r = try readRecord(commit: commit, of: id)
         if r.status == .running, isLost(id: r.id, host: r.host) { r.status = .lost }
         return r
     }
 
     /// The full record of a named run, with `lost` applied.
     public func record(_ name: String) throws -> RunRecord {
-        let (_, commit) = try resolveRun(name)
-        var r = try readRecord(commit: commit)
+        let (id, commit) = try resolveRun(name)
+        var r = try readRecord(commit: commit, of: id)
         if r.status == .running, isLost(id: r.id, host: r.host) { r.status = .lost }
+        return r
+    }
+
+    /// The record on `refs/ml/runs/<id>`, refusing one that names another run (a ref moved by
+    /// hand or by a bad merge would otherwise show that run under this id without a word).
+    func readRecord(commit: ObjectID, of id: String) throws -> RunRecord {
+        let r = try readRecord(commit: commit)
+        guard r.id == id else {
+            throw WorkspaceError(.damaged, "refs/ml/runs/\(id) points at the record of another run, \(r.id) (commit \(commit.short))",
+                                 hint: "git ml fsck lists damaged records; put the ref back from its reflog (git reflog refs/ml/runs/\(id)) or a remote")
+        }
         return r
     }
 
