@@ -405,4 +405,29 @@ struct TrackingE2ETests {
         // Only the loopback page's request created an experiment.
         #expect(try repo.git("for-each-ref", "--format=%(refname)", "refs/ml/experiments/").split(separator: "\n").count == 1)
     }
+
+    @Test("artifacts named with spaces and non-ASCII letters are stored and listed under their real names")
+    func artifactNames() throws {
+        let repo = try TestRepo()
+        try repo.write("log.py", """
+        import mlflow, os
+        os.makedirs("d", exist_ok=True)
+        for name in ["a b.txt", "é ü.txt", "100%.txt"]:
+            with open(os.path.join("d", name), "w") as f:
+                f.write(name)
+        mlflow.log_artifacts("d", artifact_path="my dir")
+        c = mlflow.MlflowClient()
+        print("OUT", sorted(f.path for f in c.list_artifacts(mlflow.active_run().info.run_id, "my dir")))
+        """)
+        let r = try repo.ml(["run", "--", Self.python, "log.py"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let out = r.stdout.split(separator: "\n").first { $0.hasPrefix("OUT ") }
+        #expect(out == "OUT ['my dir/100%.txt', 'my dir/a b.txt', 'my dir/é ü.txt']", "\(r.stdout)")
+        let id = try #require(runID(from: r.stderr))
+        let dir = repo.root + "/restored"
+        #expect(try repo.ml("checkout", id, "--outputs", dir).status == 0)
+        for name in ["a b.txt", "é ü.txt", "100%.txt"] {
+            #expect(FileManager.default.contents(atPath: dir + "/my dir/" + name) == Data(name.utf8), "\(name)")
+        }
+    }
 }

@@ -7,6 +7,12 @@ import Hummingbird
 struct ArtifactsController<Store: TrackingBackend> {
     let store: Store
 
+    /// The artifact path of a proxy URL, each part percent-decoded: the client sends `a%20b.txt`
+    /// for `a b.txt`, and the file is stored, listed and read under its real name.
+    static func decodedPath(_ context: some RequestContext) -> String {
+        context.parameters.getCatchAll().map { $0.removingPercentEncoding ?? String($0) }.joined(separator: "/")
+    }
+
     func addRoutes<Context: RequestContext>(to api: APIRoutes<Context>, router: Router<Context>) {
         let store = self.store
         api.on("artifacts/list", [.get], ListArtifactsRequest.self) { r in
@@ -18,7 +24,7 @@ struct ArtifactsController<Store: TrackingBackend> {
 
         let proxy = router.group("/api/2.0/mlflow-artifacts/artifacts")
         proxy.get { request, _ in
-            let path = try artifactPath(request.uri.queryParameters["path"].map(String.init) ?? "")
+            let path = try artifactPath(formQuery(request.uri)["path"] ?? "")
             let (folder, entries) = try await store.listArtifacts(path)
             // Listed relative to the folder asked for; a file names itself.
             let files = entries.map { e -> [String: Any] in
@@ -29,13 +35,13 @@ struct ArtifactsController<Store: TrackingBackend> {
             return try json(["files": files])
         }
         proxy.get("**") { request, context in
-            let (record, path, _) = try await store.artifactTarget(context.parameters.getCatchAll().joined(separator: "/"))
+            let (record, path, _) = try await store.artifactTarget(Self.decodedPath(context))
             let file = try await store.artifactFile(record, path: path)
             let body = try await FileIO().loadFile(path: file, context: context)
             return Response(status: .ok, headers: [.contentType: "application/octet-stream"], body: body)
         }
         proxy.put("**") { request, context in
-            let (record, path, _) = try await store.artifactTarget(context.parameters.getCatchAll().joined(separator: "/"))
+            let (record, path, _) = try await store.artifactTarget(Self.decodedPath(context))
             let target = try await store.artifactUploadPath(record, path: path)
             // Written beside the target and renamed over it: a reader never sees half a file.
             let temporary = (target as NSString).deletingLastPathComponent + "/.gitml-upload-" + UUID().uuidString

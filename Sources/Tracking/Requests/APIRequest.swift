@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Workspace
 
 /// Reads an API request into its `Decodable` type: the JSON body of a POST, PATCH or DELETE,
@@ -10,8 +11,7 @@ enum APIRequest {
     static let maxBody = 16 << 20
 
     static func decode<T: Decodable>(_ type: T.Type, _ request: Request, context: some RequestContext) async throws -> T {
-        var query: [String: String] = [:], path: [String: String] = [:]
-        for (k, v) in request.uri.queryParameters { query[String(k)] = String(v) }
+        let query = formQuery(request.uri); var path: [String: String] = [:]
         for (k, v) in context.parameters { path[String(k)] = String(v) }
         var body = Data()
         if request.method == .post || request.method == .patch || request.method == .delete {
@@ -77,6 +77,21 @@ enum APIRequest {
             return name.hasPrefix("Array") ? "a list" : name.hasPrefix("Dictionary") ? "an object" : "a value of type \(name)"
         }
     }
+}
+
+/// A URL's query as a form encodes it (`application/x-www-form-urlencoded`, as Python's
+/// requests sends `params`): `+` is a space, `%XX` a byte. `my+dir` is `my dir`.
+func formQuery(_ uri: URI) -> [String: String] {
+    var out: [String: String] = [:]
+    for pair in (uri.query ?? "").split(separator: "&") {
+        let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+        func decode(_ s: Substring) -> String {
+            let spaced = s.replacingOccurrences(of: "+", with: " ")
+            return spaced.removingPercentEncoding ?? spaced
+        }
+        out[decode(parts[0])] = parts.count > 1 ? decode(parts[1]) : ""
+    }
+    return out
 }
 
 // MARK: field types MLflow's clients send
