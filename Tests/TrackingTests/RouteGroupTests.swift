@@ -21,11 +21,16 @@ struct EchoGroup: RouteGroup {
 struct RouteGroupTests {
     let tracking = TrackingTests()
 
+    /// A store over a fresh repository (the caller removes the folder).
+    func makeStore() throws -> (TrackingStore, String) {
+        let dir = try tracking.repository()
+        return (try TrackingStore(directory: dir, environment: ["HOME": NSHomeDirectory(), "USER": "test"]), dir)
+    }
+
     @Test("the store's work runs on its own queue, not on Swift's cooperative pool")
     func storeRunsOnItsOwnQueue() async throws {
-        let dir = try tracking.repository()
+        let (store, dir) = try makeStore()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let store = try TrackingStore(directory: dir, environment: ["HOME": NSHomeDirectory(), "USER": "test"])
         #expect(await store.currentQueueLabel() == "git-ml.tracking-store")
         #expect(StoreExecutor.current == nil, "the test itself runs elsewhere")
         #expect(try await store.experiments(view: "ALL").map(\.name) == ["Default"])
@@ -33,9 +38,8 @@ struct RouteGroupTests {
 
     @Test("git ml serve's application mounts several route groups on one router")
     func groupsSideBySide() async throws {
-        let dir = try tracking.repository()
+        let (store, dir) = try makeStore()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let store = try TrackingStore(directory: dir, environment: ["HOME": NSHomeDirectory(), "USER": "test"])
         let app = buildApplication(groups: [TrackingAPI(store: store), EchoGroup()], host: "127.0.0.1", port: 0, token: "t")
         try await app.test(.router) { client in
             try await client.execute(uri: "/echo/hello", method: .get, headers: [.authorization: "Bearer t"]) { r in
@@ -56,9 +60,8 @@ struct RouteGroupTests {
 
     @Test("a missing or mistyped field is MLflow's INVALID_PARAMETER_VALUE naming the field")
     func typedRequests() async throws {
-        let dir = try tracking.repository()
+        let (store, dir) = try makeStore()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let store = try TrackingStore(directory: dir, environment: ["HOME": NSHomeDirectory(), "USER": "test"])
         let app = buildApplication(store: store, host: "127.0.0.1", port: 0)
         try await app.test(.router) { client in
             var runID = ""
@@ -95,9 +98,8 @@ struct RouteGroupTests {
 
     @Test("wrong types, numbers beyond 64 bits, bad page tokens and keys MLflow refuses get 400; bare NaN tokens are read as MLflow reads them")
     func untrustedValues() async throws {
-        let dir = try tracking.repository()
+        let (store, dir) = try makeStore()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let store = try TrackingStore(directory: dir, environment: ["HOME": NSHomeDirectory(), "USER": "test"])
         let app = buildApplication(store: store, host: "127.0.0.1", port: 0)
         try await app.test(.router) { client in
             var runID = ""

@@ -194,7 +194,7 @@ struct RunReference: Decodable, Sendable {
 }
 
 /// Any JSON value, kept as it came (a dataset input is stored as the client sent it).
-enum JSONValue: Codable, Sendable {
+enum JSONValue: Decodable, Sendable {
     case null, bool(Bool), number(Double), string(String), array([JSONValue]), object([String: JSONValue])
 
     init(from decoder: any Decoder) throws {
@@ -205,18 +205,6 @@ enum JSONValue: Codable, Sendable {
         else if let s = try? c.decode(String.self) { self = .string(s) }
         else if let a = try? c.decode([JSONValue].self) { self = .array(a) }
         else { self = .object(try c.decode([String: JSONValue].self)) }
-    }
-
-    func encode(to encoder: any Encoder) throws {
-        var c = encoder.singleValueContainer()
-        switch self {
-        case .null: try c.encodeNil()
-        case .bool(let b): try c.encode(b)
-        case .number(let n): try c.encode(n)
-        case .string(let s): try c.encode(s)
-        case .array(let a): try c.encode(a)
-        case .object(let o): try c.encode(o)
-        }
     }
 
     subscript(key: String) -> JSONValue? { if case .object(let o) = self { return o[key] }; return nil }

@@ -217,11 +217,6 @@ struct Ledger {
         try repository.updateReference(kind.ref(key), to: commit, expected: expected, message: "git-ml: \(kind) \(key)")
     }
 
-    /// Removes a record's ref (its commits stay until git's own garbage collection).
-    func delete(_ kind: RecordKind, _ key: String) throws {
-        try repository.deleteReference(kind.ref(key))
-    }
-
     private func treeEntries(_ files: [String: RecordFile]) throws -> [TreeEntry] {
         try files.sorted { $0.key < $1.key }.map { name, file in
             switch file {

@@ -125,8 +125,8 @@ final class RunIndex {
         try queue.read { db in try Row.fetchAll(db, sql: "SELECT id, reason FROM skipped ORDER BY id").map { ($0[0], $0[1]) } }
     }
 
+    /// Inserts a run's rows; `sync` has removed its old ones (`remove`) first.
     static func upsert(_ r: RunRecord, commit: String, _ db: Database) throws {
-        for table in ["metrics", "params", "tags"] { try db.execute(sql: "DELETE FROM \(table) WHERE run_id = ?", arguments: [r.id]) }
         let ms = { (d: Date) in Int64((d.timeIntervalSince1970 * 1000).rounded()) }
         try db.execute(sql: """
             INSERT OR REPLACE INTO runs(id, record_commit, run_name, experiment, experiment_id, status, lifecycle_stage, user_id,
