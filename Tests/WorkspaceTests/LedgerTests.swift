@@ -111,4 +111,23 @@ func makeRepository() throws -> String {
         #expect(Set(names).count == writers * each)
         #expect(try ws.ledger.latestNumericVersion(widget, name: "model") == writers * each)
     }
+
+    /// What a registration sees when another one holds the lock of the version it is about
+    /// to take (two `git ml env create` at the same moment): it waits and counts again.
+    @Test func aNextVersionWhoseRefIsLockedIsWaitedFor() throws {
+        let dir = try makeRepository()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let ws = try Workspace.open(at: dir)
+        let target = try ws.ledger.write(gadget, "target", expecting: .absent) { _ in
+            RecordContent(document: Data("{}".utf8), message: "target\n")
+        }
+        let lock = dir + "/.git/refs/ml/widgets/model/1.lock"
+        try FileManager.default.createDirectory(atPath: dir + "/.git/refs/ml/widgets/model", withIntermediateDirectories: true)
+        #expect(FileManager.default.createFile(atPath: lock, contents: nil))
+        // The other writer lets go of its lock without taking the version.
+        DispatchQueue.global().asyncAfter(deadline: .now() + 0.2) { try? FileManager.default.removeItem(atPath: lock) }
+        let (version, commit) = try ws.ledger.linkNextVersion(widget, name: "model") { _ in target }
+        #expect(version == "1" && commit == target)
+        #expect(!FileManager.default.fileExists(atPath: lock))
+    }
 }

@@ -201,8 +201,11 @@ struct Ledger {
             do {
                 try link(kind, name + "/" + version, to: commit, expecting: nil)
                 return (version, commit)
-            } catch let e as GitError where (e.code == .exists || e.code == .modified) && tries < 1000 {
+            } catch let e as GitError where e.isContention && tries < 1000 {
+                // Another writer took this version first, or holds its ref's lock at this
+                // moment (it may yet fail and leave the version free): count again.
                 tries += 1
+                if e.code == .locked { usleep(UInt32.random(in: 500...4_000)) }
             }
         }
     }
