@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 extension ObjectStore {
     /// How a stored file is put back in a folder.
@@ -11,23 +12,29 @@ extension ObjectStore {
     }
 
     /// Writes object `id` at `destination`, atomically: the file appears whole or not at all.
+    ///
+    /// Every byte is verified on the way: a copy is hashed as it is written and a link's
+    /// object is hashed before it is linked, so an object damaged in the store fails here
+    /// (`corruptObject`, naming it) and leaves nothing at `destination`.
     public func checkout(_ id: ContentID, to destination: String, executable: Bool = false, mode: CheckoutMode = .copy) throws {
         let source = path(of: id)
         guard has(id) else { throw StoreError(.missingObject, path: id.hex, "object \(id.hex) for \(destination) is not in the store") }
         let folder = parent(of: destination)
         if !folder.isEmpty { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
         if mode == .link && !executable {
+            try verify(id, for: destination)
             unlink(destination)
             if link(source, destination) == 0 { return }
         }
-        let temp = destination + ".gitml-tmp-\(getpid())"
+        let temp = destination + ".gitml-tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let input = open(source, O_RDONLY | O_CLOEXEC)
         guard input >= 0 else { throw StoreError.errno("open", source) }
         defer { close(input) }
-        let output = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, executable ? 0o755 : 0o644)
+        let output = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, executable ? 0o755 : 0o644)
         guard output >= 0 else { throw StoreError.errno("create", temp) }
         do {
-            try copyContents(from: input, to: output, source: source, destination: temp)
+            let (got, size) = try copyVerifying(from: input, to: output, source: source, destination: temp)
+            guard got == id else { throw damaged(id, hash: got, size: size, for: destination) }
             fchmod(output, executable ? 0o755 : 0o644)
             close(output)
             guard rename(temp, destination) == 0 else { throw StoreError.errno("rename", destination) }
@@ -37,36 +44,66 @@ extension ObjectStore {
         }
     }
 
-    /// Writes every entry of a stored folder under `directory`.
+    /// Hashes a stored object and fails when its bytes no longer hash to its id.
+    public func verify(_ id: ContentID, for use: String? = nil) throws {
+        let source = path(of: id)
+        let fd = open(source, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            if errno == ENOENT { throw StoreError(.missingObject, path: id.hex, "object \(id.hex)\(use.map { " for \($0)" } ?? "") is not in the store") }
+            throw StoreError.errno("open", source)
+        }
+        defer { close(fd) }
+        let (got, size) = try FileHashing.sha256(fd: fd, path: source)
+        guard got == id else { throw damaged(id, hash: got, size: size, for: use) }
+    }
+
+    func damaged(_ id: ContentID, hash: ContentID, size: Int64, for use: String?) -> StoreError {
+        StoreError(.corruptObject, path: id.hex,
+                   "object \(id.hex)\(use.map { " for \($0)" } ?? "") is damaged in the store: its \(size) bytes hash to \(hash.hex.prefix(12))..., not to its id")
+    }
+
+    /// Writes every entry of a stored folder under `directory`, files on as many threads as
+    /// there are cores (each verified as `checkout` verifies). The first failure is thrown.
     public func checkoutFolder(manifest id: ContentID, to directory: String, mode: CheckoutMode = .copy) throws {
         let m = try manifest(id)
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        var files: [Manifest.Entry] = []
         for entry in m.entries {
             let target = directory + "/" + entry.path
             if entry.isLink {
                 try FileManager.default.createDirectory(atPath: parent(of: target), withIntermediateDirectories: true)
                 unlink(target)
                 guard symlink(entry.target ?? "", target) == 0 else { throw StoreError.errno("create link", target) }
-            } else if let sha = entry.sha256 {
-                try checkout(sha, to: target, executable: entry.isExecutable, mode: mode)
+            } else if entry.sha256 != nil {
+                files.append(entry)
             }
         }
+        let store = self, all = files
+        let next = Atomic<Int>(0)
+        let failure = Mutex<StoreError?>(nil)
+        DispatchQueue.concurrentPerform(iterations: max(1, min(ProcessInfo.processInfo.activeProcessorCount, all.count))) { _ in
+            while failure.withLock({ $0 == nil }) {
+                let i = next.wrappingAdd(1, ordering: .relaxed).oldValue
+                if i >= all.count { return }
+                let e = all[i]
+                do {
+                    try store.checkout(e.sha256!, to: directory + "/" + e.path, executable: e.isExecutable, mode: mode)
+                } catch {
+                    let failed = error as? StoreError ?? StoreError(.io, path: e.path, "\(e.path): \(error)")
+                    failure.withLock { if $0 == nil { $0 = failed } }
+                }
+            }
+        }
+        if let error = failure.withLock({ $0 }) { throw error }
     }
 
-    func copyContents(from input: Int32, to output: Int32, source: String, destination: String) throws {
+    /// Copies while hashing; returns the hash and size of what was read. A reflink (btrfs,
+    /// xfs) shares the blocks, and the source is then hashed alone.
+    func copyVerifying(from input: Int32, to output: Int32, source: String, destination: String) throws -> (ContentID, Int64) {
         #if os(Linux)
-        // Share the blocks when the file system can (btrfs, xfs): instant and no space used.
         let FICLONE: UInt = 0x4004_9409
-        if ioctl(output, FICLONE, input) == 0 { return }
+        if ioctl(output, FICLONE, input) == 0 { return try FileHashing.sha256(fd: input, path: source) }
         #endif
-        let size = 1 << 20
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 4096)
-        defer { buffer.deallocate() }
-        while true {
-            let n = read(input, buffer.baseAddress, size)
-            if n < 0 { if errno == EINTR { continue }; throw StoreError.errno("read", source) }
-            if n == 0 { break }
-            try writeAll(output, UnsafeRawBufferPointer(rebasing: buffer[0..<n]), destination)
-        }
+        return try FileHashing.sha256(fd: input, path: source) { chunk in try writeAll(output, chunk, destination) }
     }
 }

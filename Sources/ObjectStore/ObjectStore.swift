@@ -35,8 +35,12 @@ public struct ObjectStore: Sendable {
         return data
     }
 
+    /// A folder's manifest, verified against its id before it is trusted.
     public func manifest(_ id: ContentID) throws -> Manifest {
-        try Manifest.decode(try get(id), id: id.hex)
+        let data = try get(id)
+        let got = FileHashing.sha256(data)
+        guard got == id else { throw damaged(id, hash: got, size: Int64(data.count), for: "a folder's list of files") }
+        return try Manifest.decode(data, id: id.hex)
     }
 
     // MARK: writing

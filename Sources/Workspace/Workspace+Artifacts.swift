@@ -32,10 +32,9 @@ extension Workspace {
     public func artifacts(of record: RunRecord, under folder: String) throws -> [ArtifactEntry] {
         let prefix = folder.isEmpty ? "" : folder + "/"
         if record.status == .running {
-            let root = liveOutputsFolder(record.id)
-            let absolute = folder.isEmpty ? root : root + "/" + folder
+            let absolute = try liveArtifactPath(record.id, folder)
             var st = stat()
-            guard stat(absolute, &st) == 0 else { return [] }
+            guard lstat(absolute, &st) == 0 else { return [] }
             if st.st_mode & S_IFMT != S_IFDIR { return [ArtifactEntry(path: folder, isDirectory: false, size: Int64(st.st_size))] }
             return try FileManager.default.contentsOfDirectory(atPath: absolute).filter { !$0.hasPrefix(".gitml-upload-") }.sorted().map { name in
                 var s = stat()
@@ -63,18 +62,42 @@ extension Workspace {
     /// Where the bytes of one artifact file are: in the live outputs folder, or the stored object.
     public func artifactFile(of record: RunRecord, path: String) throws -> String? {
         if record.status == .running {
-            let absolute = liveOutputsFolder(record.id) + "/" + path
+            let absolute = try liveArtifactPath(record.id, path)
             var st = stat()
-            return stat(absolute, &st) == 0 && st.st_mode & S_IFMT == S_IFREG ? absolute : nil
+            return lstat(absolute, &st) == 0 && st.st_mode & S_IFMT == S_IFREG ? absolute : nil
         }
         guard let entry = try artifactManifest(of: record)?.entries.first(where: { $0.path == path }), let id = entry.sha256 else { return nil }
+        // Served only once its bytes are known to be the ones recorded.
+        do { try store.verify(id, for: "artifact \(path) of run \(record.id)") } catch let e as StoreError {
+            throw WorkspaceError(.storage, e.message, hint: Self.damageHint(e))
+        }
         return store.path(of: id)
     }
 
     /// Where an upload to a running run's artifacts goes; the folders on the way are made.
     public func artifactUploadPath(runID: String, path: String) throws -> String {
-        let absolute = liveOutputsFolder(runID) + "/" + path
+        let absolute = try liveArtifactPath(runID, path)
         try FileManager.default.createDirectory(atPath: (absolute as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         return absolute
+    }
+
+    /// `path` under a running run's outputs folder. Refused when the folder or any part of
+    /// `path` that exists is a symbolic link: a command may leave links among its outputs (they
+    /// are recorded as links), but the artifact routes neither read nor write through one, so
+    /// nothing outside the run's folder is served and no upload lands outside it.
+    func liveArtifactPath(_ runID: String, _ path: String) throws -> String {
+        let root = liveOutputsFolder(runID)
+        var current = root
+        var walked: [Substring] = []
+        for part in [Substring("")] + path.split(separator: "/") {
+            if !part.isEmpty { current += "/" + part; walked.append(part) }
+            var st = stat()
+            if lstat(current, &st) != 0 { break }
+            if st.st_mode & S_IFMT == S_IFLNK {
+                let link = walked.isEmpty ? "the run's outputs folder" : "'" + walked.joined(separator: "/") + "'"
+                throw WorkspaceError(.invalidArgument, "artifact '\(path)' of run \(runID) goes through a symbolic link (\(link)); git-ml neither reads nor writes artifacts through links")
+            }
+        }
+        return path.isEmpty ? root : root + "/" + path
     }
 }

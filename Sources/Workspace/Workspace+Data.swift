@@ -290,7 +290,7 @@ extension Workspace {
                     try store.checkout(id, to: absolute, mode: mode)
                 }
             } catch let e as StoreError {
-                throw WorkspaceError(.storage, "cannot restore \(relative(absolute)): \(e.message)")
+                throw WorkspaceError(.storage, "cannot restore \(relative(absolute)): \(e.message)", hint: Self.damageHint(e))
             }
             written.append(relative(absolute))
         }

@@ -117,9 +117,24 @@ extension Workspace {
 
     /// Writes a run's outputs into `directory`: the GITML_OUTPUTS folder at its
     /// top, each `--output PATH` at PATH.
+    /// A failure leaves the folder as it was (empty, or not there).
     public func checkoutOutputs(of record: RunRecord, into directory: String) throws {
         try requireEmptyFolder(directory)
+        let existed = FileManager.default.fileExists(atPath: directory)
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        do { try writeOutputs(of: record, into: directory) } catch {
+            if existed {
+                for item in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] {
+                    try? FileManager.default.removeItem(atPath: directory + "/" + item)
+                }
+            } else {
+                try? FileManager.default.removeItem(atPath: directory)
+            }
+            throw error
+        }
+    }
+
+    private func writeOutputs(of record: RunRecord, into directory: String) throws {
         for o in record.outputs {
             guard let id = ContentID(hex: o.sha256) else { continue }
             let target = o.path.isEmpty ? directory : directory + "/" + o.path
@@ -127,8 +142,17 @@ extension Workspace {
                 if o.type == "uri_file" { try store.checkout(id, to: target) } else { try store.checkoutFolder(manifest: id, to: target) }
             } catch let e as StoreError {
                 throw WorkspaceError(.storage, "cannot restore output \(o.name) of run \(record.id): \(e.message)",
-                                     hint: "`git ml fsck` checks the store")
+                                     hint: Self.damageHint(e))
             }
+        }
+    }
+
+    /// What to do about a store failure met while restoring bytes.
+    static func damageHint(_ e: StoreError) -> String {
+        switch e.code {
+        case .corruptObject: return "nothing was restored from it; `git ml fsck` lists every damaged object; copy a good one from a clone that has it (.git/ml/objects)"
+        case .missingObject: return "copy it from a clone that has it (.git/ml/objects); `git ml fsck` checks the store"
+        default: return "`git ml fsck` checks the store"
         }
     }
 

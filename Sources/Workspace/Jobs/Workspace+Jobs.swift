@@ -227,7 +227,7 @@ extension Workspace {
                 try lockFolders(destination, writable: false)
             }
         } catch let e as StoreError {
-            throw WorkspaceError(.storage, "cannot hand input \(data.sha256) to the job: \(e.message)", hint: "`git ml fsck` checks the store")
+            throw WorkspaceError(.storage, "cannot hand input \(data.sha256) to the job: \(e.message)", hint: Self.damageHint(e))
         }
     }
 
