@@ -99,6 +99,9 @@ public struct RunExecutor {
         PerfTrace.mark("tracking socket listening")
         let live = try workspace.startRun(request)
         observer.runStarted(live.record, live: live)
+        if let left = live.record.code.leftOut {
+            observer.output(Data("git-ml: warning: left out of the code snapshot (untracked, named like secrets): \(left.joined(separator: ", ")); add them to .gitignore, or set snapshot_secrets: true in .mlops/config.yaml to keep them\n".utf8), isStderr: true)
+        }
 
         let helper = try installPythonHelper()
         var env = workspace.environment

@@ -12,13 +12,16 @@ public struct WorkTreeSnapshot: Sendable, Equatable {
     public var tree: ObjectID
     /// Paths that differ from `head` (empty when clean).
     public var changedPaths: [String]
+    /// Untracked files the caller asked to leave out, which the snapshot does not hold.
+    public var leftOut: [String] = []
     public var isDirty: Bool { !changedPaths.isEmpty }
 }
 
 extension Repository {
     /// Snapshots the work tree into git objects without touching the index, the
-    /// stash or any file of the work tree. Ignored files are left out, as `git add -A` would.
-    public func snapshotWorkTree() throws -> WorkTreeSnapshot {
+    /// stash or any file of the work tree. Ignored files are left out, as `git add -A` would,
+    /// and so are untracked files (in neither HEAD nor the index) that `leaveOut` names.
+    public func snapshotWorkTree(leavingOut leaveOut: (String) -> Bool = { _ in false }) throws -> WorkTreeSnapshot {
         guard let head = try headCommit() else {
             throw GitError(code: .unbornBranch, operation: "read HEAD", message: "the repository has no commit yet")
         }
@@ -31,9 +34,14 @@ extension Repository {
             return WorkTreeSnapshot(head: head, headTree: headTree, tree: headTree, changedPaths: [])
         }
         var updates: [(action: git_tree_update_t, id: ObjectID?, mode: FileMode, path: String)] = []
+        var leftOut: [String] = []
         for path in changed {
             var info = stat()
             if lstat(workdir + "/" + path, &info) == 0 {
+                if leaveOut(path), try treeEntry(in: headTree, path: path) == nil, try !isInIndex(path) {
+                    leftOut.append(path)
+                    continue
+                }
                 let kind = info.st_mode & S_IFMT
                 let mode: FileMode
                 if kind == S_IFLNK { mode = .link }
@@ -43,6 +51,9 @@ extension Repository {
             } else if try treeEntry(in: headTree, path: path) != nil {
                 updates.append((GIT_TREE_UPDATE_REMOVE, nil, .blob, path))
             }
+        }
+        if updates.isEmpty {
+            return WorkTreeSnapshot(head: head, headTree: headTree, tree: headTree, changedPaths: [], leftOut: leftOut)
         }
         let paths = updates.map { strdup($0.path) }
         defer { paths.forEach { free($0) } }
@@ -55,7 +66,17 @@ extension Repository {
             try check("write the work-tree snapshot", git_tree_create_updated(&out, handle, base, raw.count, &raw))
         }
         let tree = ObjectID(out)
-        return WorkTreeSnapshot(head: head, headTree: headTree, tree: tree, changedPaths: tree == headTree ? [] : changed)
+        let dropped = Set(leftOut)
+        let kept = changed.filter { !dropped.contains($0) }
+        return WorkTreeSnapshot(head: head, headTree: headTree, tree: tree, changedPaths: tree == headTree ? [] : kept, leftOut: leftOut)
+    }
+
+    /// Whether the index has an entry for `path` (staged, whether or not committed).
+    public func isInIndex(_ path: String) throws -> Bool {
+        var index: OpaquePointer?
+        try check("read the index", git_repository_index(&index, handle))
+        defer { git_index_free(index) }
+        return git_index_get_bypath(index, path, 0) != nil
     }
 
     /// Paths whose work-tree state differs from HEAD: staged or not, plus

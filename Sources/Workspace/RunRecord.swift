@@ -35,7 +35,9 @@ public struct RunRecord: Codable, Sendable, Equatable {
         public var branch: String?
         /// Paths that differed from `commit` (dirty runs only).
         public var changedPaths: [String]
-        enum CodingKeys: String, CodingKey { case commit, tree, dirty, branch, changedPaths = "changed_paths" }
+        /// Untracked files with secret-looking names that the snapshot left out (names only).
+        public var leftOut: [String]? = nil
+        enum CodingKeys: String, CodingKey { case commit, tree, dirty, branch, changedPaths = "changed_paths", leftOut = "left_out" }
     }
 
     public struct MetricSummary: Codable, Sendable, Equatable {

@@ -143,7 +143,7 @@ extension Workspace {
         _ = try requireHead()
         let config = try config()
         PerfTrace.mark("head and config read")
-        let snapshot = try git { try repository.snapshotWorkTree() }
+        let snapshot = try git { try repository.snapshotWorkTree(leavingOut: config.snapshotSecrets ? { _ in false } : SecretNames.matches) }
         PerfTrace.mark("work tree snapshot taken")
         let id = request.id ?? RunID.make(at: start)
         let folder = liveFolder(id)
@@ -161,7 +161,8 @@ extension Workspace {
             kind: request.kind, status: .running, startTime: start, user: userName, host: Host.name, pid: getpid(), command: request.command,
             workingDirectory: request.recordedWorkingDirectory ?? relative(request.workingDirectory),
             code: .init(commit: snapshot.head.hex, tree: snapshot.tree.hex, dirty: snapshot.isDirty,
-                        branch: repository.headBranch(), changedPaths: snapshot.changedPaths),
+                        branch: repository.headBranch(), changedPaths: snapshot.changedPaths,
+                        leftOut: snapshot.leftOut.isEmpty ? nil : snapshot.leftOut),
             params: request.params, tags: request.tags, metrics: [:], metricsSkipped: 0, outputs: [],
             compute: request.compute ?? "local", job: request.job, inputs: request.inputs.isEmpty ? nil : request.inputs,
             gitmlVersion: gitmlVersion)

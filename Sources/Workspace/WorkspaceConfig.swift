@@ -9,6 +9,9 @@ public struct WorkspaceConfig: Sendable, Equatable {
     public var pushRecords = true
     /// How environments are built.
     public var environments = Environments()
+    /// Whether untracked files with secret-looking names (`.env`, `*.pem`, ...) go into
+    /// run snapshots; by default they are left out, named in a warning and in the record.
+    public var snapshotSecrets = false
 
     /// `environments:` settings.
     public struct Environments: Sendable, Equatable {
@@ -27,7 +30,7 @@ public struct WorkspaceConfig: Sendable, Equatable {
         public init() {}
     }
 
-    public static let keys = ["experiment", "push_records", "environments"]
+    public static let keys = ["experiment", "push_records", "environments", "snapshot_secrets"]
     public init() {}
 
     public static let template = """
@@ -38,6 +41,10 @@ public struct WorkspaceConfig: Sendable, Equatable {
 
     # The pre-push hook also pushes run records (refs/ml/*, refs/notes/ml) to the same remote.
     push_records: true
+
+    # Untracked files with secret-looking names (.env, *.pem, *.key, id_rsa*, .netrc,
+    # credentials*) are left out of run snapshots; true takes them in like any other file.
+    snapshot_secrets: false
 
     # How environments (virtualenvs under .git/ml/envs) are built: installer auto uses uv
     # when it is found (PATH, GITML_UV, or git-ml's tool folder) and pip otherwise;
@@ -77,6 +84,11 @@ public struct WorkspaceConfig: Sendable, Equatable {
                     throw WorkspaceError(.badConfig, "\(file):\(line): 'push_records' must be true or false")
                 }
                 config.pushRecords = b
+            case "snapshot_secrets":
+                guard let b = value.bool else {
+                    throw WorkspaceError(.badConfig, "\(file):\(line): 'snapshot_secrets' must be true or false")
+                }
+                config.snapshotSecrets = b
             case "environments":
                 guard let settings = value.mapping else {
                     throw WorkspaceError(.badConfig, "\(file):\(line): 'environments' must be a mapping (installer, fetch_uv)")

@@ -60,6 +60,42 @@ struct RunRecordTests {
         #expect(!FileManager.default.fileExists(atPath: out + "/ignored.log"))
     }
 
+    @Test("untracked files named like secrets stay out of the snapshot, named in a warning and the record; a setting keeps them")
+    func secretsStayOutOfSnapshots() throws {
+        let repo = try TestRepo(files: ["train.py": "print(1)\n"])
+        for (name, text) in [(".env", "TOKEN=abc\n"), ("keys/server.pem", "pem\n"), ("conf/credentials.json", "{}\n"),
+                             ("id_ed25519", "key\n"), ("notes.txt", "notes\n"), ("staged.key", "shared on purpose\n")] {
+            try repo.write(name, text)
+        }
+        try repo.git("add", "staged.key")
+        let r = try repo.ml("run", "--", "true")
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("git-ml: warning: left out of the code snapshot (untracked, named like secrets): .env, conf/credentials.json, id_ed25519, keys/server.pem; add them to .gitignore, or set snapshot_secrets: true"), "\(r.stderr)")
+        let id = try #require(runID(from: r.stderr))
+        let code = try #require(try repo.record(id)["code"] as? [String: Any])
+        #expect(Set(code["changed_paths"] as? [String] ?? []) == ["notes.txt", "staged.key"])
+        #expect(code["left_out"] as? [String] == [".env", "conf/credentials.json", "id_ed25519", "keys/server.pem"])
+        let out = repo.path("../code-\(id)")
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        #expect(try repo.ml("checkout", id, "--code", out).status == 0)
+        #expect(FileManager.default.fileExists(atPath: out + "/notes.txt") && FileManager.default.fileExists(atPath: out + "/staged.key"))
+        for name in [".env", "keys/server.pem", "conf/credentials.json", "id_ed25519"] {
+            #expect(!FileManager.default.fileExists(atPath: out + "/" + name), "\(name) is in the snapshot")
+        }
+        // Only secrets untracked: the run is clean, with the warning.
+        try repo.git("add", "notes.txt"); try repo.git("commit", "-q", "-m", "notes")
+        let clean = try repo.ml("run", "--", "true")
+        let cleanID = try #require(runID(from: clean.stderr))
+        #expect((try repo.record(cleanID)["code"] as? [String: Any])?["dirty"] as? Bool == false, "\(clean.stderr)")
+
+        try repo.write(".mlops/config.yaml", "snapshot_secrets: true\n")
+        let kept = try repo.ml("run", "--", "true")
+        #expect(!kept.stderr.contains("left out"), "\(kept.stderr)")
+        let keptID = try #require(runID(from: kept.stderr))
+        let keptCode = try #require(try repo.record(keptID)["code"] as? [String: Any])
+        #expect((keptCode["changed_paths"] as? [String] ?? []).contains(".env") && keptCode["left_out"] == nil)
+    }
+
     @Test("outputs come back byte-identical with checkout --outputs; links are recorded, not followed")
     func outputsRoundTrip() throws {
         let repo = try TestRepo()
