@@ -47,6 +47,7 @@ public struct DataPointer: Sendable, Equatable, Codable {
     /// Parses a pointer; a problem names the file and line.
     public static func parse(_ text: String, file: String) throws -> DataPointer {
         let node: Node?
+        try YAMLGuard.check(text, file: file)
         do { node = try Yams.compose(yaml: text, .basic) } catch let error as YamlError {
             throw WorkspaceError(.badConfig, "\(file): \(WorkspaceConfig.describe(error))", hint: "restore it with git checkout -- \(file)")
         }

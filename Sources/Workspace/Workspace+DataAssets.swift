@@ -31,7 +31,7 @@ extension Workspace {
             throw WorkspaceError(.invalidArgument, "\(given): no such data asset file")
         }
         let shown = relativeOrAbsolute(absolute)
-        let root = try SpecNode.parse(String(decoding: data, as: UTF8.self), file: shown)
+        let root = try SpecNode.parse(data, file: shown)
         func fail(_ line: Int, _ message: String, hint: String? = nil) -> WorkspaceError {
             WorkspaceError(.badConfig, "\(shown):\(line): \(message)", hint: hint)
         }

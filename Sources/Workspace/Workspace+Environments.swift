@@ -142,7 +142,7 @@ extension Workspace {
             throw WorkspaceError(.invalidArgument, "\(given): no such environment file")
         }
         let shown = relativeOrAbsolute(absolute)
-        let node = try SpecNode.parse(String(decoding: data, as: UTF8.self), file: shown)
+        let node = try SpecNode.parse(data, file: shown)
         return (try EnvironmentSpec.parse(node, file: shown, folder: String(absolute[..<absolute.lastIndex(of: "/")!])), node, shown)
     }
 

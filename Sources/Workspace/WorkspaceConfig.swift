@@ -59,6 +59,7 @@ public struct WorkspaceConfig: Sendable, Equatable {
     public static func parse(_ text: String, file: String) throws -> WorkspaceConfig {
         var config = WorkspaceConfig()
         let node: Node?
+        try YAMLGuard.check(text, file: file)
         do {
             // The basic resolver: no implicit-tag regexes to compile (3 ms of ICU start-up
             // on every command); each setting is typed below, where its key is known.

@@ -65,7 +65,7 @@ extension Workspace {
             throw WorkspaceError(.invalidArgument, "\(given): no such job file", hint: "give the path of a command job YAML, e.g. git ml run -f jobs/train.yml")
         }
         let shown = relativeOrAbsolute(absolute)
-        var spec = try SpecNode.parse(String(decoding: data, as: UTF8.self), file: shown)
+        var spec = try SpecNode.parse(data, file: shown)
         try spec.apply(overrides: overrides)
         let typeNode = spec["type"]
         var type = JobFile.JobType.command

@@ -101,8 +101,8 @@ public struct EnvironmentSpec: Sendable, Equatable, Codable {
             case .mapping:
                 try spec.addConda(condaNode, file: file)
             default:
-                if let (text, absolute) = try readFile("conda_file") {
-                    try spec.addConda(try SpecNode.parse(text, file: absolute), file: absolute)
+                if let (_, absolute) = try readFile("conda_file") {
+                    try spec.addConda(try SpecNode.parse(FileManager.default.contents(atPath: absolute) ?? Data(), file: absolute), file: absolute)
                 }
             }
         }

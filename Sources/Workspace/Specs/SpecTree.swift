@@ -25,8 +25,15 @@ public indirect enum SpecNode: Sendable, Equatable {
         }
     }
 
+    /// Parses the bytes of a YAML file, within `YAMLGuard`'s limits (UTF-8, size, depth,
+    /// aliases, unique keys); an error names the file and line.
+    public static func parse(_ data: Data, file: String) throws -> SpecNode {
+        try parse(try YAMLGuard.text(data, file: file), file: file, checked: true)
+    }
+
     /// Parses YAML text; a syntax error names the file, line and column.
-    public static func parse(_ text: String, file: String) throws -> SpecNode {
+    public static func parse(_ text: String, file: String, checked: Bool = false) throws -> SpecNode {
+        if !checked { try YAMLGuard.check(text, file: file) }
         do {
             guard let node = try Yams.compose(yaml: text, .basic) else { return .null(line: 1) }
             return convert(node)
