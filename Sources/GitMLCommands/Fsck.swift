@@ -8,7 +8,7 @@ struct Fsck: WorkspaceCommand {
         commandName: "fsck",
         abstract: "Verify the store and the records: re-hash every object, parse every run, find missing objects.",
         discussion: """
-        Exits 1 and names each damaged object or run when anything is wrong.
+        Exits 1 and names each damaged object or run when anything is wrong. Leftovers that take space but damage nothing (temporary files of a killed writer, live folders of lost runs) are listed with what removes them, and do not fail the check.
 
         Examples:
           git ml fsck
@@ -29,6 +29,7 @@ struct Fsck: WorkspaceCommand {
             Out.print(try Render.json(report))
         } else {
             for d in report.damage { Out.print(t.red("damaged: ") + "\(d.subject): \(d.problem)") }
+            for l in report.leftovers { Out.print(t.yellow("leftover: ") + "\(l.path) (\(RunFormatting.bytes(l.bytes))): \(l.what)") }
             let summary = "checked \(report.objectsChecked) object(s) and \(report.runsChecked) run(s)"
             Out.print(report.damage.isEmpty ? summary + ": " + t.green("ok") : summary + ": " + t.red("\(report.damage.count) problem(s)"))
         }

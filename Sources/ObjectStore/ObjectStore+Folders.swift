@@ -128,10 +128,11 @@ extension ObjectStore {
         // (DirectCopy.swift), so each thread spends much of its time waiting for the disk.
         let workers = max(1, min(consume ? parallelism : 4 * parallelism, found.count))
         let slots = Atomic<Int>(0)
+        let session = try sessionTemp()
         onThreads(workers) {
             // Each thread writes its copies to a temp folder of its own (their renames
             // into place then run in parallel, see publish).
-            let tempFolder = store.tempRoot + "/w\(slots.wrappingAdd(1, ordering: .relaxed).oldValue)"
+            let tempFolder = session + "/w\(slots.wrappingAdd(1, ordering: .relaxed).oldValue)"
             while true {
                 let i = next.wrappingAdd(1, ordering: .relaxed).oldValue
                 if i >= found.count { return }
@@ -182,8 +183,8 @@ extension ObjectStore {
             if seen.insert(s.id).inserted { unique.append(s) } else { duplicates.append(s) }
         }
         try publish(unique)
-        for s in duplicates where s.source != nil { unlink(s.source!) }
-        for w in 0..<workers { rmdir(tempRoot + "/w\(w)") }
+        for s in duplicates where s.source?.hasPrefix(tempRoot + "/") == true { unlink(s.source!) }
+        for w in 0..<workers { rmdir(session + "/w\(w)") }
         let manifest = Manifest(entries: entries)
         let id = try put(try manifest.encoded())
         return StoredFolder(manifest: id, fileCount: manifest.fileCount, size: manifest.totalSize)

@@ -4,9 +4,10 @@ import Synchronization
 /// The content-addressed store under `.git/ml/objects/`.
 ///
 /// Objects live at `sha256/<first 2 hex>/<other 62 hex>`, are immutable
-/// (mode 0444) and are written to `tmp/` in the same file system, fsynced and
-/// renamed into place, so a reader never sees a partial object, also when the
-/// writer is killed or the disk fills.
+/// (mode 0444) and are written to `tmp/` in the same file system (a folder per
+/// writing process, ObjectStore+Temp.swift), fsynced and renamed into place, so a
+/// reader never sees a partial object, also when the writer is killed or the disk
+/// fills. Files a run owns are hard-linked in instead (`consume`).
 public struct ObjectStore: Sendable {
     /// The `objects` folder (holding `sha256/` and `tmp/`).
     public let root: String
@@ -63,9 +64,12 @@ public struct ObjectStore: Sendable {
 
     /// Stores a file, copying it while it is hashed (one read of the source).
     ///
-    /// With `consume: true` the file is instead hashed in place and renamed into
-    /// the store, so nothing is copied; use it only for files git-ml owns (a run's
-    /// output folder). A file that changes while it is read is refused.
+    /// With `consume: true` the file is instead hashed in place and hard-linked into
+    /// the store (made read-only), so nothing is copied; use it only for files git-ml owns
+    /// (a run's output folder). The file stays where it is until its owner removes it:
+    /// a run's live folder goes only once a record names what was stored, so a process
+    /// killed in between leaves the outputs where recovery finds them (a copy when the
+    /// store is on another file system). A file that changes while it is read is refused.
     public func put(fileAt path: String, consume: Bool = false) throws -> (id: ContentID, size: Int64) {
         let staged = try stage(fileAt: path, consume: consume)
         try publish([staged])
@@ -93,7 +97,8 @@ public struct ObjectStore: Sendable {
         if consume {
             let (id, size) = try FileHashing.sha256(fd: fd, path: path)
             try ensureUnchanged(fd: fd, before: before, path: path)
-            if has(id) { unlink(path); return Staged(id: id, size: size, source: nil) }
+            CrashPoint.pass("store:file-hashed")
+            if has(id) { return Staged(id: id, size: size, source: nil) }
             return Staged(id: id, size: size, source: path)
         }
         let temp = try makeTemp(in: tempFolder)
@@ -108,6 +113,7 @@ public struct ObjectStore: Sendable {
                 (id, size) = try FileHashing.sha256(fd: fd, path: path) { chunk in try writer.write(chunk) }
             }
             try ensureUnchanged(fd: fd, before: before, path: path)
+            CrashPoint.pass("store:file-copied")
             fchmod(temp.fd, 0o444)
             close(temp.fd)
             if has(id) { unlink(temp.path); return Staged(id: id, size: size, source: nil) }
@@ -159,14 +165,19 @@ public struct ObjectStore: Sendable {
                         let destination = store.path(of: s.id)
                         let folder = store.parent(of: destination)
                         if made.insert(folder).inserted { try store.makeParent(of: destination) }
-                        // A copy was made read-only before it was closed; a consumed file is made so here.
-                        if !s.source!.hasPrefix(store.tempRoot + "/") { chmod(s.source!, 0o444) }
-                        if rename(s.source!, destination) != 0 {
-                            guard errno == EXDEV else { throw StoreError.errno("move into the store", s.source!) }
-                            // A consumed file on another file system: copy it in instead.
-                            let copied = try store.stage(fileAt: s.source!, consume: false)
-                            try store.publish([copied])
-                            unlink(s.source!)
+                        defer { CrashPoint.pass("store:object-published") }
+                        if s.source!.hasPrefix(store.tempRoot + "/") {
+                            // A copy, made read-only before it was closed.
+                            if rename(s.source!, destination) != 0 { throw StoreError.errno("move into the store", s.source!) }
+                        } else {
+                            // A consumed file: linked, and left in place for its owner to remove.
+                            chmod(s.source!, 0o444)
+                            if link(s.source!, destination) != 0 && errno != EEXIST {
+                                guard errno == EXDEV || errno == EPERM || errno == EMLINK else { throw StoreError.errno("link into the store", s.source!) }
+                                // Another file system (or no hard links there): copy it in instead.
+                                let copied = try store.stage(fileAt: s.source!, consume: false)
+                                try store.publish([copied])
+                            }
                         }
                     }
                 } catch {
@@ -199,7 +210,7 @@ public struct ObjectStore: Sendable {
     struct Temp { let fd: Int32; let path: String }
 
     func makeTemp(in folder: String? = nil) throws -> Temp {
-        let folder = folder ?? tempRoot
+        let folder = try folder ?? sessionTemp()
         var template = Array((folder + "/obj-XXXXXX").utf8CString)
         var fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
         if fd < 0 && errno == ENOENT {

@@ -9,12 +9,20 @@ public struct Damage: Sendable, Equatable, Codable {
     public var problem: String
 }
 
+/// Something a killed writer left that takes space but damages nothing.
+public struct Leftover: Sendable, Equatable, Codable {
+    public var path: String
+    public var bytes: Int64
+    public var what: String
+}
+
 /// What `git ml fsck` checked and what it found.
 public struct FsckReport: Sendable, Codable {
     public var objectsChecked: Int
     public var runsChecked: Int
     public var damage: [Damage]
-    enum CodingKeys: String, CodingKey { case objectsChecked = "objects_checked", runsChecked = "runs_checked", damage }
+    public var leftovers: [Leftover] = []
+    enum CodingKeys: String, CodingKey { case objectsChecked = "objects_checked", runsChecked = "runs_checked", damage, leftovers }
 }
 
 extension Workspace {
@@ -73,6 +81,19 @@ extension Workspace {
         for (id, reason) in (try? unindexedRuns()) ?? [] {
             damage.append(Damage(subject: "run \(id)", problem: "left out of the query index (searches and listings do not show it): \(reason)"))
         }
-        return FsckReport(objectsChecked: objects.count, runsChecked: refs.count, damage: damage)
+        var leftovers: [Leftover] = []
+        for path in store.staleTemps() {
+            let target = path.hasSuffix(".lock") ? String(path.dropLast(5)) : path
+            let files = (try? ObjectStore.walk(target)) ?? []
+            guard !files.isEmpty || !path.hasSuffix(".lock") else { continue }
+            leftovers.append(Leftover(path: relative(target), bytes: files.reduce(0) { $0 + $1.size },
+                                      what: "temporary files of a killed writer; the next write to the store removes them"))
+        }
+        for folder in orphanLiveFolders() {
+            leftovers.append(Leftover(path: relative(liveFolder(folder.id)), bytes: folder.bytes,
+                                      what: folder.lost ? "live folder of lost run \(folder.id); `git ml recover` records what it holds and removes it"
+                                                        : "live folder of run \(folder.id), which is finished or was never recorded; `git ml recover` removes it"))
+        }
+        return FsckReport(objectsChecked: objects.count, runsChecked: refs.count, damage: damage, leftovers: leftovers)
     }
 }

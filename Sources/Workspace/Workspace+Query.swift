@@ -58,7 +58,8 @@ extension Workspace {
     /// Summaries of the runs that match, newest first (or in the order asked), read from
     /// the query index. A `running` record whose git-ml process is gone from this machine
     /// is reported as `lost`.
-    public func listRuns(_ filter: RunFilter = RunFilter()) throws -> [RunSummary] {
+    /// A lost run met here is recovered (`recoverLostRun`) unless `recover` is false.
+    public func listRuns(_ filter: RunFilter = RunFilter(), recover: Bool = true) throws -> [RunSummary] {
         var commitFilter: String?
         if let spec = filter.commit {
             do { commitFilter = try repository.resolveCommit(spec).hex } catch {
@@ -82,8 +83,8 @@ extension Workspace {
         if let e = filter.experiment { clauses.append(equals("experiment_id", .string(Self.experimentID(for: e)))) }
         if let c = commitFilter { clauses.append(equals("commit", .string(c))) }
         if !filter.statuses.isEmpty {
-            // `lost` is a running record whose process is gone: it is told apart below, after the query.
-            let states = Set(filter.statuses.map { $0 == .lost ? RunRecord.Status.running : $0 }).map(\.rawValue).sorted()
+            // `lost` is a recovered record, or a running one whose process is gone: told apart below, after the query.
+            let states = Set(filter.statuses.flatMap { $0 == .lost ? [RunRecord.Status.running, .lost] : [$0] }).map(\.rawValue).sorted()
             clauses.append(equals("state", .list(states), op: "IN"))
         }
         search.filter = clauses.dropFirst().reduce(clauses.first) { acc, next in acc.map { .and($0, next) } ?? next }
@@ -94,7 +95,10 @@ extension Workspace {
         var out: [RunSummary] = []
         for row in rows {
             var s = RunSummary(row)
-            if s.status == .running, isLost(id: s.id, host: s.host) { s.status = .lost }
+            if s.status == .running, isLost(id: s.id, host: s.host) {
+                s.status = .lost
+                if recover { recoverQuietly(s.id, by: "git ml runs") }
+            }
             if !filter.statuses.isEmpty, !filter.statuses.contains(s.status) { continue }
             out.append(s)
             if let limit = filter.limit, out.count >= limit { break }
@@ -165,17 +169,31 @@ extension Workspace {
     /// The record of the run with exactly this id (its ref read directly, no listing), or nil.
     public func record(id: String) throws -> RunRecord? {
         guard RunID.isValid(id), let commit = try git({ try ledger.head(.run, id) }) else { return nil }
-        var r = try readRecord(commit: commit, of: id)
-        if r.status == .running, isLost(id: r.id, host: r.host) { r.status = .lost }
+        return try recoveredIfLost(try readRecord(commit: commit, of: id))
+    }
+
+    /// The full record of a named run; a lost one is recovered first.
+    public func record(_ name: String) throws -> RunRecord {
+        let (id, commit) = try resolveRun(name)
+        return try recoveredIfLost(try readRecord(commit: commit, of: id))
+    }
+
+    /// A running record whose process is gone, recovered (or shown as `lost` when recovery fails).
+    func recoveredIfLost(_ record: RunRecord) throws -> RunRecord {
+        guard record.status == .running, isLost(id: record.id, host: record.host) else { return record }
+        if let recovered = recoverQuietly(record.id, by: "git-ml") { return recovered }
+        var r = record
+        r.status = .lost
         return r
     }
 
-    /// The full record of a named run, with `lost` applied.
-    public func record(_ name: String) throws -> RunRecord {
-        let (id, commit) = try resolveRun(name)
-        var r = try readRecord(commit: commit, of: id)
-        if r.status == .running, isLost(id: r.id, host: r.host) { r.status = .lost }
-        return r
+    /// Recovers a lost run met by a command; a failure is a warning, and the run stays as it was.
+    @discardableResult
+    func recoverQuietly(_ id: String, by who: String) -> RunRecord? {
+        do { return try recoverLostRun(id, by: who)?.record } catch {
+            FileHandle.standardError.write(Data("git-ml: warning: could not recover lost run \(id): \(error); `git ml recover` tries again\n".utf8))
+            return nil
+        }
     }
 
     /// The record on `refs/ml/runs/<id>`, refusing one that names another run (a ref moved by

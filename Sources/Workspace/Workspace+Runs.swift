@@ -170,6 +170,7 @@ extension Workspace {
             // Other processes (a tracking server) find a job's GITML_OUTPUTS here.
             try writeFileAtomically(Data(custom.utf8), to: folder + "/outputs.path")
         }
+        try writeFinishPlan(request, folder: folder)
         let commit = try writeRecord(record, files: RecordFiles(jobSpec: request.jobSpec), expected: nil)
         PerfTrace.mark("first record written")
         return LiveRun(record: record, folder: folder, request: request, commit: commit, lockFD: lockFD)
@@ -184,11 +185,12 @@ extension Workspace {
         let clock = Date()
         var record = live.record
         record.status = outcome.status
-        record.exitCode = outcome.exitCode
+        record.exitCode = outcome.status == .lost ? nil : outcome.exitCode
         record.statusReason = outcome.reason
         record.endTime = end
 
         PerfTrace.mark("finishing")
+        CrashPoint.pass("finish:start")
         var files = gatherMetrics(live, into: &record)
         files.logFile = live.logPath
         files.extraLogs = live.request.logFiles
@@ -202,13 +204,22 @@ extension Workspace {
         record.resources = .init(wallSeconds: outcome.wallSeconds, cpuSeconds: outcome.cpuSeconds,
                                  peakMemoryBytes: outcome.peakMemoryBytes, recordSeconds: Date().timeIntervalSince(clock))
         PerfTrace.mark("metrics and outputs gathered")
+        CrashPoint.pass("finish:outputs-stored")
         let noteWritten = updateNoteConcurrently(for: record)
         let written = Result {
             try git { try repository.retryingOnContention { try writeRecord(record, files: files, expected: live.commit) } }
         }
-        try noteWritten()
-        live.commit = try written.get()
+        do {
+            try noteWritten()
+            live.commit = try written.get()
+        } catch {
+            // The live folder stays: it holds everything the run logged and stored.
+            throw WorkspaceError(.storage, "cannot write the final record of run \(record.id): \(error)",
+                                 hint: "what the run logged and wrote is kept in \(relative(live.folder)); once the cause is fixed (a full disk: free space), `git ml recover` records it")
+        }
         PerfTrace.mark("final record and note written")
+        CrashPoint.pass("finish:record-written")
+        // Only now, with a record naming every stored output, does the live folder go.
         try? FileManager.default.removeItem(atPath: live.folder)
         PerfTrace.mark("live folder removed")
         return record

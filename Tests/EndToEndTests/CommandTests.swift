@@ -93,7 +93,7 @@ struct CommandTests {
     @Test("every command has --help with examples")
     func helpHasExamples() throws {
         let repo = try TestRepo()
-        for command in ["init", "run", "runs", "show", "logs", "metrics", "diff", "checkout", "fsck", "hook", "data",
+        for command in ["init", "run", "runs", "show", "logs", "metrics", "diff", "checkout", "fsck", "recover", "reindex", "hook", "data",
                         "data add", "data status", "data checkout", "data log"] {
             let r = try repo.ml(command.split(separator: " ").map(String.init) + ["--help"])
             #expect(r.status == 0, "\(command)")

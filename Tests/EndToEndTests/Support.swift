@@ -19,8 +19,8 @@ let gitmlBinary: String = {
 final class TestRepo: Sendable {
     let root: String
 
-    init(commit: Bool = true, files: [String: String] = ["README.md": "# test\n"]) throws {
-        root = FileManager.default.temporaryDirectory.appendingPathComponent("gitml-e2e-\(UUID().uuidString.prefix(8))").path
+    init(commit: Bool = true, files: [String: String] = ["README.md": "# test\n"], in base: String? = nil) throws {
+        root = (base ?? FileManager.default.temporaryDirectory.path) + "/gitml-e2e-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         try git("init", "-q", "-b", "main")
         try git("config", "user.name", "Test User")

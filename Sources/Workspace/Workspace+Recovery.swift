@@ -1,0 +1,116 @@
+import Foundation
+import GitKit
+import ObjectStore
+
+/// What a run's live folder says about how to finish it, for whoever finishes it: its own
+/// git-ml process, or the recovery of a run whose process was killed. Written at the start
+/// of a job run (`finish.json`); a plain command run needs none (its outputs are the live
+/// folder's `outputs/`).
+struct FinishPlan: Codable {
+    struct Collected: Codable { var name: String; var path: String; var absolute: String }
+    var collected: [Collected]
+    var logFiles: [String: String]
+    var outputsFolder: String?
+    static let file = "finish.json"
+}
+
+/// A lost run that was finished from what it left.
+public struct RecoveredRun: Sendable {
+    public var record: RunRecord
+    /// False when the live folder was gone and only the last checkpoint could be recorded.
+    public var fromLiveFolder: Bool
+}
+
+extension Workspace {
+    /// Writes the finish plan of a run about to start (jobs only).
+    func writeFinishPlan(_ request: RunRequest, folder: String) throws {
+        guard !request.collected.isEmpty || !request.logFiles.isEmpty else { return }
+        let plan = FinishPlan(collected: request.collected.map { .init(name: $0.name, path: $0.path, absolute: $0.absolute) },
+                              logFiles: request.logFiles, outputsFolder: request.outputsFolder)
+        try writeFileAtomically(try JSONEncoder().encode(plan), to: folder + "/" + FinishPlan.file)
+    }
+
+    /// Finishes a run whose git-ml process is gone (its record says `running`, it ran on this
+    /// host, and its live folder's lock is free): its metrics, params, tags, logs and the
+    /// outputs in its live folder go into a final record with status `lost`, and the live
+    /// folder is removed only once that record is written. Outputs a run declared with
+    /// `--output` in the work tree are not taken: what is there now may be another run's.
+    /// Returns nil when the run is not lost (still running, finished, or another host's).
+    public func recoverLostRun(_ id: String, by who: String) throws -> RecoveredRun? {
+        guard RunID.isValid(id), let commit = try git({ try ledger.head(.run, id) }) else { return nil }
+        let record = try readRecord(commit: commit, of: id)
+        guard record.status == .running, record.host == Host.name else { return nil }
+        let folder = liveFolder(id)
+        let lockFD = openFile(folder + "/lock", O_RDWR | O_CLOEXEC)
+        let reason = "git-ml (process \(record.pid) on \(record.host)) ended before it finished this run"
+        guard lockFD >= 0 else {
+            // No live folder (an older git-ml removed it): the last checkpoint is all there is.
+            let amended = try amendRecord(id, message: "lost, recovered by \(who)") { r in
+                guard r.status == .running else { return }
+                r.status = .lost
+                r.statusReason = reason + "; its live folder was gone, so this record holds what the last checkpoint saved (recovered by \(who))"
+                r.endTime = r.endTime ?? Date()
+            }
+            return RecoveredRun(record: amended, fromLiveFolder: false)
+        }
+        guard flock(lockFD, LOCK_EX | LOCK_NB) == 0 else { close(lockFD); return nil }
+        // Under the lock: another recovery may have finished it meanwhile.
+        guard let current = try git({ try ledger.head(.run, id) }) else { close(lockFD); return nil }
+        let latest = try readRecord(commit: current, of: id)
+        guard latest.status == .running else { close(lockFD); return nil }
+
+        var request = RunRequest(command: latest.command, workingDirectory: workTree)
+        request.id = id
+        if let data = FileManager.default.contents(atPath: folder + "/" + FinishPlan.file),
+           let plan = try? JSONDecoder().decode(FinishPlan.self, from: data) {
+            request.collected = plan.collected.map { CollectedOutput(name: $0.name, path: $0.path, absolute: $0.absolute) }
+            request.logFiles = plan.logFiles
+            request.outputsFolder = plan.outputsFolder
+        } else if let data = FileManager.default.contents(atPath: folder + "/outputs.path"), let path = String(data: data, encoding: .utf8), !path.isEmpty {
+            request.outputsFolder = path
+        }
+        let live = LiveRun(record: latest, folder: folder, request: request, commit: current, lockFD: lockFD)
+        // The end is when the run last wrote anything it left.
+        var end = latest.startTime
+        for path in [live.metricsPath, live.logPath] {
+            var st = stat()
+            if stat(path, &st) == 0 { end = max(end, Date(timeIntervalSince1970: Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9)) }
+        }
+        let outcome = RunOutcome(status: .lost, exitCode: -1, reason: reason + "; recovered by \(who) from what it left",
+                                 wallSeconds: end.timeIntervalSince(latest.startTime), cpuSeconds: 0, peakMemoryBytes: 0)
+        return RecoveredRun(record: try finishRun(live, outcome: outcome, end: end), fromLiveFolder: true)
+    }
+
+    /// Recovers every lost run of this host (`git ml recover`, and commands that meet one).
+    public func recoverLostRuns(by who: String) throws -> [RecoveredRun] {
+        var out: [RecoveredRun] = []
+        var lost = RunFilter()
+        lost.statuses = [.lost]
+        for summary in try listRuns(lost, recover: false) {
+            if let r = try recoverLostRun(summary.id, by: who) { out.append(r) }
+        }
+        // What is left: folders of finished runs whose removal was cut short, and of runs
+        // killed before their first record (nothing in them was ever started).
+        for folder in orphanLiveFolders() where !folder.lost {
+            try? FileManager.default.removeItem(atPath: liveFolder(folder.id))
+        }
+        return out
+    }
+
+    /// Live folders under `.git/ml/runs/` that no running process holds: lost runs waiting for
+    /// recovery, and folders with no record at all (a run killed before its first record).
+    /// `lost`: the record says running (recovery records it); otherwise the record is final
+    /// or missing and the folder is only taking space.
+    public func orphanLiveFolders() -> [(id: String, bytes: Int64, lost: Bool)] {
+        let root = stateDirectory + "/runs"
+        var out: [(String, Int64, Bool)] = []
+        for id in ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []).sorted() where RunID.isValid(id) {
+            guard isLost(id: id, host: Host.name) else { continue }
+            let bytes = (try? ObjectStore.walk(root + "/" + id).reduce(Int64(0)) { $0 + $1.size }) ?? 0
+            let head = (try? git({ try ledger.head(.run, id) })) ?? nil
+            let running = (head.flatMap { try? readRecord(commit: $0) })?.status == .running
+            out.append((id, bytes, running))
+        }
+        return out
+    }
+}
