@@ -40,6 +40,26 @@ public actor TrackingStore {
         var parser = MetricsParser()
         var offset: off_t = 0
         let metricsPath: String
+        /// The points logged so far, as MLflow's stores key them; `seenCount` of the parser's
+        /// points are in it (it catches up on use, so reading the file costs nothing more).
+        var seen = Set<PointKey>()
+        var seenCount = 0
+
+        /// The points of `metrics` not logged before (same key, step, timestamp and value) and
+        /// not repeated within `metrics`: MLflow's stores keep such a point once, so a client
+        /// that sends a request again (a retry after a timeout) does not log it twice.
+        mutating func fresh(_ metrics: [MetricPoint]) -> [MetricPoint] {
+            let points = parser.points
+            while seenCount < points.count { seen.insert(PointKey(points[seenCount])); seenCount += 1 }
+            var out: [MetricPoint] = []
+            for m in metrics where seen.insert(PointKey(m)).inserted { out.append(m) }
+            return out
+        }
+    }
+
+    struct PointKey: Hashable {
+        let key: String, step: Int, timestamp: Int64, bits: UInt64
+        init(_ p: MetricPoint) { key = p.key; step = p.step; timestamp = p.timestamp; bits = p.value.bitPattern }
     }
 
     /// The run of `git ml run` this store serves (nil for `git ml serve`): a model logged
@@ -122,8 +142,9 @@ public actor TrackingStore {
     /// Appends metrics, params and tags to a running run (one this server started, or
     /// one another git-ml process is running in this repository). Tags with a nil value
     /// are deleted. Tags of a run that has ended are changed in its record.
-    public func log(_ id: String, metrics: [MetricPoint] = [], params: [String: String] = [:], tags: [String: String?] = [:]) throws {
-        guard let state = try runningState(id) else {
+    public func log(_ id: String, metrics given: [MetricPoint] = [], params: [String: String] = [:], tags: [String: String?] = [:]) throws {
+        guard var state = try runningState(id) else {
+            let metrics = given
             let record = try loadRecord(id)
             try requireActive(record)
             guard metrics.isEmpty, params.isEmpty else {
@@ -140,6 +161,8 @@ public actor TrackingStore {
             return
         }
         try requireActive(state.record)
+        // Kept in `running` only once appended (below): a failed append is not remembered as logged.
+        let metrics = state.fresh(given)
         var current = state.record.params
         current.merge(state.parser.params) { _, new in new }
         for (k, v) in params {
@@ -171,17 +194,6 @@ public actor TrackingStore {
             checkpointed[id] = Date()
             try? workspace.checkpointRun(run)
         }
-    }
-
-    /// Metric points that repeat one already logged (same key, step, timestamp and value) are
-    /// dropped, as MLflow's stores do: the client logs a model's metrics again with its id.
-    public func logDeduplicated(_ id: String, metrics: [MetricPoint], params: [String: String], tags: [String: String]) throws {
-        var fresh = metrics
-        if let state = try runningState(id), !metrics.isEmpty {
-            let seen = Set(state.parser.points.map { "\($0.key)\u{0}\($0.step)\u{0}\($0.timestamp)\u{0}\($0.value.bitPattern)" })
-            fresh = metrics.filter { !seen.contains("\($0.key)\u{0}\($0.step)\u{0}\($0.timestamp)\u{0}\($0.value.bitPattern)") }
-        }
-        try log(id, metrics: fresh, params: params, tags: tags.mapValues { Optional($0) })
     }
 
     func requireActive(_ record: RunRecord) throws {

@@ -467,4 +467,29 @@ struct TrackingE2ETests {
         // The links themselves are kept in the record as links.
         #expect(r.status == 0, "\(r.stderr)")
     }
+
+    @Test("a point sent again (a client's retry) is kept once in a live run's history, as MLflow's stores keep it")
+    func repeatedPointsKeptOnce() throws {
+        let repo = try TestRepo()
+        let (server, url) = try serve(repo)
+        defer { server.interrupt(); server.waitUntilExit() }
+        let script = """
+        import json, urllib.request
+        def call(path, body):
+            r = urllib.request.Request("\(url)/api/2.0/mlflow/" + path, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+            return json.loads(urllib.request.urlopen(r).read() or b"{}")
+        run = call("runs/create", {"experiment_id": "0", "start_time": 1})["run"]["info"]["run_id"]
+        point = {"run_id": run, "key": "loss", "value": 0.5, "step": 1, "timestamp": 1000}
+        for _ in range(5): call("runs/log-metric", point)
+        call("runs/log-batch", {"run_id": run, "metrics": [dict(point, run_id=None), {"key": "loss", "value": 0.5, "step": 1, "timestamp": 2000}, {"key": "loss", "value": 0.4, "step": 2, "timestamp": 2000}, {"key": "loss", "value": 0.4, "step": 2, "timestamp": 2000}]})
+        q = urllib.request.urlopen("\(url)/api/2.0/mlflow/metrics/get-history?run_id=%s&metric_key=loss" % run)
+        print(sorted((m["step"], m["timestamp"], m["value"]) for m in json.loads(q.read())["metrics"]))
+        call("runs/update", {"run_id": run, "status": "FINISHED"})
+        q = urllib.request.urlopen("\(url)/api/2.0/mlflow/metrics/get-history?run_id=%s&metric_key=loss" % run)
+        print(len(json.loads(q.read())["metrics"]))
+        """
+        let r = try exec([Self.python, "-c", script], cwd: repo.root)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout == "[(1, 1000, 0.5), (1, 2000, 0.5), (2, 2000, 0.4)]\n3\n", "\(r.stdout)")
+    }
 }

@@ -18,7 +18,6 @@ public protocol TrackingBackend: Sendable {
     func update(_ id: String, status: String?, endTime: Int64?, name: String?) async throws -> RunView
     func setLifecycle(_ id: String, deleted: Bool) async throws
     func log(_ id: String, metrics: [MetricPoint], params: [String: String], tags: [String: String?]) async throws
-    func logDeduplicated(_ id: String, metrics: [MetricPoint], params: [String: String], tags: [String: String]) async throws
     func searchRuns(experimentIDs: [String], view: String, filter: String?, orderBy: [String],
                     maxResults: Int, offset: Int) async throws -> (runs: [RunView], next: Int?)
 

@@ -35,11 +35,8 @@ struct RunsController<Store: TrackingBackend> {
         }
         api.on("runs/log-metric", [.post], LogMetricRequest.self) { r in
             try MLflowNames.validate(r.metric.point.key, kind: "metric")
-            if r.metric.modelID != nil {
-                try await store.logDeduplicated(r.run.runID, metrics: [r.metric.point], params: [:], tags: [:])
-            } else {
-                try await store.log(r.run.runID, metrics: [r.metric.point], params: [:], tags: [:])
-            }
+            // A point logged again (the client logs a model's metrics again with its id; a retry) is kept once.
+            try await store.log(r.run.runID, metrics: [r.metric.point], params: [:], tags: [:])
             return [:]
         }
         api.on("runs/log-parameter", [.post], KeyValueRunRequest.self) { r in
@@ -76,11 +73,7 @@ struct RunsController<Store: TrackingBackend> {
                 throw MLflowError(.invalidParameterValue,
                                   "A batch logging request can contain at most 1000 metrics, 100 params and 100 tags, 1000 in all")
             }
-            if r.metrics.contains(where: { $0.modelID != nil }) {
-                try await store.logDeduplicated(r.run.runID, metrics: metrics, params: r.params, tags: r.tags)
-            } else {
-                try await store.log(r.run.runID, metrics: metrics, params: r.params, tags: r.tags.mapValues { Optional($0) })
-            }
+            try await store.log(r.run.runID, metrics: metrics, params: r.params, tags: r.tags.mapValues { Optional($0) })
             return [:]
         }
         api.on("runs/log-inputs", [.post], LogInputsRequest.self) { r in
