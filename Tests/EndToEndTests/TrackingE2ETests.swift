@@ -492,4 +492,81 @@ struct TrackingE2ETests {
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout == "[(1, 1000, 0.5), (1, 2000, 0.5), (2, 2000, 0.4)]\n3\n", "\(r.stdout)")
     }
+
+    @Test("fuzz: 300 seeded mutations of API requests get answers below 500, in time, and the server goes on")
+    func fuzzedRequests() throws {
+        let repo = try TestRepo()
+        let (server, url) = try serve(repo)
+        defer { server.interrupt(); server.waitUntilExit() }
+        let port = url.split(separator: ":").last!
+        let script = #"""
+        import http.client, json, random, sys
+        random.seed(20261203)
+        PORT = int(sys.argv[1])
+        def ask(method, path, body=b"", ctype="application/json"):
+            c = http.client.HTTPConnection("127.0.0.1", PORT, timeout=20)
+            headers = {"Content-Type": ctype} if body else {}
+            c.request(method, path, body=body, headers=headers)
+            r = c.getresponse(); data = r.read(); c.close()
+            return r.status, data
+        st, body = ask("POST", "/api/2.0/mlflow/runs/create", json.dumps({"experiment_id": "0"}).encode())
+        run = json.loads(body)["run"]["info"]["run_id"]
+        seeds = [
+            ("runs/log-metric", {"run_id": run, "key": "loss", "value": 0.5, "step": 1, "timestamp": 1000}),
+            ("runs/log-batch", {"run_id": run, "metrics": [{"key": "a", "value": 1, "timestamp": 1, "step": 0}], "params": [{"key": "p", "value": "1"}], "tags": [{"key": "t", "value": "x"}]}),
+            ("runs/log-parameter", {"run_id": run, "key": "lr", "value": "0.1"}),
+            ("runs/set-tag", {"run_id": run, "key": "team", "value": "vision"}),
+            ("runs/search", {"experiment_ids": ["0"], "filter": "metrics.loss < 1 and params.lr = '0.1'", "max_results": 10, "order_by": ["metrics.loss DESC"]}),
+            ("experiments/create", {"name": "e", "tags": [{"key": "k", "value": "v"}]}),
+            ("runs/update", {"run_id": run, "status": "RUNNING", "run_name": "n"}),
+            ("experiments/get-by-name", {"experiment_name": "Default"}),
+        ]
+        odd = [None, True, -1, 2**64, -2**70, 1e308, "x", "", "\u0000", "\u202e", "\ud800", [], {}, [1], {"a": {}}, "a" * 10000, "NaN", 0.1]
+        def mutate(v):
+            if random.random() < 0.12: return random.choice(odd)
+            if isinstance(v, dict):
+                v = {k: (mutate(x) if random.random() < 0.5 else x) for k, x in v.items() if random.random() > 0.1}
+                if random.random() < 0.2: v[random.choice(["key", "value", "run_id", "step", "", "\u0000k", "metrics"])] = random.choice(odd)
+                return v
+            if isinstance(v, list): return [mutate(x) for x in v] * random.choice([0, 1, 1, 2])
+            return v
+        def encode(v):
+            return json.dumps(v, allow_nan=True).encode("utf-8", "surrogatepass")
+        def raw(data):
+            b = bytearray(data)
+            for _ in range(random.randint(1, 4)):
+                k = random.random(); at = random.randrange(len(b) + 1)
+                if k < 0.3 and b: b[min(at, len(b) - 1)] ^= 1 << random.randrange(8)
+                elif k < 0.5: b = b[:at]
+                elif k < 0.7: b[at:at] = random.choice([b"[", b"{", b"\\", b'"', b"\xff", b"\xc3", b"NaN", b"Infinity", b"-", b"1e99999", b"\x00"])
+                elif k < 0.85: d = random.randint(1, 20000); b[at:at] = b"[" * d + b"]" * d
+                else: b[at:at] = b"[" * random.randint(1, 20000)
+            return bytes(b)
+        bad = []
+        for i in range(300):
+            path, body = seeds[i % len(seeds)]
+            data = raw(encode(body)) if i % 3 == 0 else encode(mutate(body))
+            ctype = "application/json" if i % 17 else "text/plain"
+            try:
+                st, out = ask("POST", "/api/2.0/mlflow/" + path, data, ctype)
+            except Exception as e:
+                bad.append("%d %s: %r" % (i, path, e)); continue
+            if st >= 500: bad.append("%d %s: %d %s %r" % (i, path, st, out[:200], data[:200]))
+        for q in ["metrics/get-history?run_id=%s&metric_key=%%00" % run, "runs/get?run_id=%s&x=%%ff" % run,
+                  "metrics/get-history?run_id=%s&metric_key=loss&page_token=%%%%" % run,
+                  "experiments/search?max_results=99999999999999999999", "runs/get?run_id=" + "a" * 5000]:
+            try:
+                st, out = ask("GET", "/api/2.0/mlflow/" + q)
+                if st >= 500: bad.append("GET %s: %d %r" % (q, st, out[:200]))
+            except Exception as e:
+                bad.append("GET %s: %r" % (q, e))
+        st, _ = ask("GET", "/api/2.0/mlflow/experiments/search?max_results=10")
+        print("alive", st)
+        print("\n".join(bad[:20]))
+        """#
+        let r = try exec([Self.python, "-c", script, String(port)], cwd: repo.root)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout == "alive 200\n\n", "\(r.stdout)")
+        #expect(server.isRunning)
+    }
 }
