@@ -20,7 +20,7 @@ public struct WorkTreeSnapshot: Sendable, Equatable {
 extension Repository {
     /// Snapshots the work tree into git objects without touching the index, the
     /// stash or any file of the work tree. Ignored files are left out, as `git add -A` would,
-    /// and so are untracked files (in neither HEAD nor the index) that `leaveOut` names.
+    /// and so are untracked files (not in the index) that `leaveOut` names.
     public func snapshotWorkTree(leavingOut leaveOut: (String) -> Bool = { _ in false }) throws -> WorkTreeSnapshot {
         guard let head = try headCommit() else {
             throw GitError(code: .unbornBranch, operation: "read HEAD", message: "the repository has no commit yet")
@@ -38,8 +38,11 @@ extension Repository {
         for path in changed {
             var info = stat()
             if lstat(workdir + "/" + path, &info) == 0 {
-                if leaveOut(path), try treeEntry(in: headTree, path: path) == nil, try !isInIndex(path) {
+                // Tracked means in the index, as for git: a file taken out of it (`git rm --cached`)
+                // is untracked even while the last commit still holds it, and the snapshot drops it.
+                if leaveOut(path), try !isInIndex(path) {
                     leftOut.append(path)
+                    if try treeEntry(in: headTree, path: path) != nil { updates.append((GIT_TREE_UPDATE_REMOVE, nil, .blob, path)) }
                     continue
                 }
                 let kind = info.st_mode & S_IFMT

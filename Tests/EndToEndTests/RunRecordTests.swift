@@ -88,6 +88,21 @@ struct RunRecordTests {
         let cleanID = try #require(runID(from: clean.stderr))
         #expect((try repo.record(cleanID)["code"] as? [String: Any])?["dirty"] as? Bool == false, "\(clean.stderr)")
 
+        // A secret committed once and then taken out of the index (`git rm --cached`) is untracked:
+        // it stays out of the snapshot, though the last commit still holds it.
+        try repo.git("add", "-f", ".env"); try repo.git("commit", "-q", "-m", "oops")
+        try repo.write(".env", "TOKEN=rotated\n")
+        try repo.git("rm", "-q", "--cached", ".env")
+        let removed = try repo.ml("run", "--", "true")
+        let removedID = try #require(runID(from: removed.stderr))
+        let removedCode = try #require(try repo.record(removedID)["code"] as? [String: Any])
+        #expect((removedCode["left_out"] as? [String] ?? []).contains(".env"), "\(removed.stderr)")
+        let removedOut = repo.path("../code-\(removedID)")
+        defer { try? FileManager.default.removeItem(atPath: removedOut) }
+        #expect(try repo.ml("checkout", removedID, "--code", removedOut).status == 0)
+        #expect(!FileManager.default.fileExists(atPath: removedOut + "/.env"), "the untracked .env is in the snapshot")
+        try repo.git("commit", "-q", "-m", "drop .env")
+
         try repo.write(".mlops/config.yaml", "snapshot_secrets: true\n")
         let kept = try repo.ml("run", "--", "true")
         #expect(!kept.stderr.contains("left out"), "\(kept.stderr)")
