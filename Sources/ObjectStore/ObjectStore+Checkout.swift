@@ -32,14 +32,18 @@ extension ObjectStore {
         defer { close(input) }
         let output = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, executable ? 0o755 : 0o644)
         guard output >= 0 else { throw StoreError.errno("create", temp) }
+        // Closed exactly once: with parallel checkouts, a second close could shut another thread's file.
+        var outputOpen = true
         do {
             let (got, size) = try copyVerifying(from: input, to: output, source: source, destination: temp)
             guard got == id else { throw damaged(id, hash: got, size: size, for: destination) }
             fchmod(output, executable ? 0o755 : 0o644)
             close(output)
+            outputOpen = false
             guard rename(temp, destination) == 0 else { throw StoreError.errno("rename", destination) }
         } catch {
-            close(output); unlink(temp)
+            if outputOpen { close(output) }
+            unlink(temp)
             throw error
         }
     }
@@ -78,6 +82,10 @@ extension ObjectStore {
                 files.append(entry)
             }
         }
+        // Folders first, on this thread: the workers then only write files.
+        var folders = Set<String>()
+        for e in files { folders.insert(parent(of: directory + "/" + e.path)) }
+        for folder in folders.sorted() { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
         let store = self, all = files
         let next = Atomic<Int>(0)
         let failure = Mutex<StoreError?>(nil)

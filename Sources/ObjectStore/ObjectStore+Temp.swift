@@ -2,7 +2,7 @@ import Foundation
 import Synchronization
 
 /// Temporary files are written in a folder of the writing process's own under `tmp/`
-/// (`p<pid>-<random>/`), beside a lock file (`p<pid>-<random>.lock`) that the process holds
+/// (`p<pid>@<host>-<random>/`), beside a lock file (`p<pid>@<host>-<random>.lock`) that the process holds
 /// with flock for as long as it lives. A folder whose lock can be taken belongs to a writer
 /// that was killed: the next writer of the store removes it, and `staleTemps` names it (fsck).
 extension ObjectStore {
@@ -24,6 +24,9 @@ extension ObjectStore {
             if name.hasSuffix(".lock") {
                 let folder = String(path.dropLast(5))
                 if mine.contains(folder) { continue }
+                // Another machine's session (a store on a shared file system): its lock says
+                // nothing reliable here, so it is left to that machine.
+                if let host = TempSessions.host(ofSession: String(name.dropLast(5))), host != TempSessions.hostName { continue }
                 let fd = open(path, O_RDWR | O_CLOEXEC)
                 guard fd >= 0 else { continue }
                 defer { close(fd) }
@@ -59,13 +62,29 @@ enum TempSessions {
 
     static func owned() -> Set<String> { Set(folders.withLock { $0.values }) }
 
+    /// This machine's name as session names carry it (`p<pid>@<host>-<random>`): letters,
+    /// digits, dots and dashes only.
+    static let hostName: String = {
+        var buffer = [CChar](repeating: 0, count: 256)
+        let raw = gethostname(&buffer, buffer.count) == 0 ? String(cString: buffer) : "unknown"
+        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-")
+        let safe = String(raw.map { allowed.contains($0) ? $0 : "_" })
+        return safe.isEmpty ? "unknown" : safe
+    }()
+
+    /// The host a session name carries, nil for names of older git-ml versions (`p<pid>-<random>`).
+    static func host(ofSession name: String) -> String? {
+        guard name.hasPrefix("p"), let at = name.firstIndex(of: "@"), let dash = name.lastIndex(of: "-"), at < dash else { return nil }
+        return String(name[name.index(after: at)..<dash])
+    }
+
     static func folder(for tempRoot: String, reclaim: () throws -> Void) throws -> String {
         if let folder = folders.withLock({ $0[tempRoot] }) { return folder }
         try FileManager.default.createDirectory(atPath: tempRoot, withIntermediateDirectories: true)
         try? reclaim()
         return try folders.withLock { map in
             if let folder = map[tempRoot] { return folder }
-            let name = "p\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+            let name = "p\(getpid())@\(hostName)-\(UInt32.random(in: 0...UInt32.max))"
             // The lock is taken under a name no reclaimer looks at, then renamed into view.
             let locking = tempRoot + "/." + name + ".locking"
             let fd = open(locking, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
