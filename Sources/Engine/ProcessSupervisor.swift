@@ -10,12 +10,17 @@ public struct ProcessSpec: Sendable {
     /// Give the child /dev/null as stdin (when ours is a terminal: a child in its
     /// own process group must not read the terminal).
     public var stdinFromNull: Bool
+    /// Descriptors the child keeps under the same numbers (a run's live lock: the run then
+    /// counts as alive while the command lives, even when git-ml itself was killed).
+    public var inheritedFiles: [Int32]
 
-    public init(arguments: [String], environment: [String: String], workingDirectory: String, stdinFromNull: Bool) {
+    public init(arguments: [String], environment: [String: String], workingDirectory: String, stdinFromNull: Bool,
+                inheritedFiles: [Int32] = []) {
         self.arguments = arguments
         self.environment = environment
         self.workingDirectory = workingDirectory
         self.stdinFromNull = stdinFromNull
+        self.inheritedFiles = inheritedFiles
     }
 }
 
@@ -71,6 +76,8 @@ public final class ProcessSupervisor: Sendable {
         if spec.stdinFromNull { posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0) }
         posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
         posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
+        // A dup2 onto itself clears close-on-exec in the child only (POSIX 2024; glibc since 2.29).
+        for fd in spec.inheritedFiles where fd > 2 { posix_spawn_file_actions_adddup2(&actions, fd, fd) }
 
         let argv = spec.arguments.map { strdup($0) } + [nil]
         let envp = spec.environment.map { strdup("\($0.key)=\($0.value)") } + [nil]

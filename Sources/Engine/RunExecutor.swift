@@ -148,6 +148,7 @@ public struct RunExecutor {
         let results = Mutex<[ProcessResult?]>(Array(repeating: nil, count: plan.processes.count))
         let command = request.command, workingDirectory = request.workingDirectory, baseEnv = env
         let processes = plan.processes, timeout = plan.timeoutSeconds
+        let lockFD = live.lockFD
         let checkpoint = Checkpointer(workspace: workspace, live: live,
                                       interval: Double(workspace.environment["GITML_CHECKPOINT_SECONDS"] ?? "") ?? 5)
         let runProcess: @Sendable (Int) -> Void = { rank in
@@ -159,7 +160,7 @@ public struct RunExecutor {
             let chunk = UnsafeMutableRawPointer.allocate(byteCount: 65536, alignment: 16)
             defer { chunk.deallocate() }
             let spec = ProcessSpec(arguments: command, environment: environment, workingDirectory: workingDirectory,
-                                   stdinFromNull: isatty(0) == 1 || rank > 0)
+                                   stdinFromNull: isatty(0) == 1 || rank > 0, inheritedFiles: [lockFD])
             // Several processes share the terminal and output.log: each one's output is passed on
             // in whole lines so that two ranks never mix within a line (its own log gets every byte).
             var pending = [Data(), Data()]

@@ -90,9 +90,12 @@ extension Workspace {
                                       what: "temporary files of a killed writer; the next write to the store removes them"))
         }
         for folder in orphanLiveFolders() {
-            leftovers.append(Leftover(path: relative(liveFolder(folder.id)), bytes: folder.bytes,
-                                      what: folder.lost ? "live folder of lost run \(folder.id); `git ml recover` records what it holds and removes it"
-                                                        : "live folder of run \(folder.id), which is finished or was never recorded; `git ml recover` removes it"))
+            let what = switch folder.state {
+            case .lost: "live folder of lost run \(folder.id); `git ml recover` records what it holds and removes it"
+            case .kept: "live folder of run \(folder.id), kept because its outputs could not be stored; remove it when done"
+            case .leftover: "live folder of run \(folder.id), which is finished or was never recorded; `git ml recover` removes it"
+            }
+            leftovers.append(Leftover(path: relative(liveFolder(folder.id)), bytes: folder.bytes, what: what))
         }
         return FsckReport(objectsChecked: objects.count, runsChecked: refs.count, damage: damage, leftovers: leftovers)
     }

@@ -106,11 +106,16 @@ extension Workspace {
         return out
     }
 
-    /// True when a running record's process has died: its live lock is free, or its live folder is gone.
+    /// True when a running record's processes have died: its live lock is free (git-ml and
+    /// the command it started, which inherits the lock, are gone), or its live folder is gone.
     public func isLost(id: String, host: String) -> Bool {
         guard host == Host.name else { return false }
-        let fd = openFile(liveFolder(id) + "/lock", O_RDWR | O_CLOEXEC)
-        guard fd >= 0 else { return true }
+        let fd = openFile(liveFolder(id) + "/lock", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            // A lock that cannot be opened says nothing; a folder without one is lost only
+            // when it is not being made this instant.
+            return errno == ENOENT && liveFolderState(liveFolder(id)) != .starting
+        }
         defer { close(fd) }
         if flock(fd, LOCK_EX | LOCK_NB) == 0 { flock(fd, LOCK_UN); return true }
         return false

@@ -65,7 +65,9 @@ public final class LiveRun {
     let request: RunRequest
     var commit: ObjectID
     /// Held (flock) for as long as this process lives: a reader that can take it knows the run is lost.
-    let lockFD: Int32
+    /// The live folder's lock, held (flock) for as long as the run's git-ml process lives. A
+    /// command it starts inherits it, so the run is never taken for lost while the command lives.
+    public let lockFD: Int32
 
     init(record: RunRecord, folder: String, request: RunRequest, commit: ObjectID, lockFD: Int32) {
         self.record = record
@@ -147,14 +149,21 @@ extension Workspace {
         PerfTrace.mark("work tree snapshot taken")
         let id = request.id ?? RunID.make(at: start)
         let folder = liveFolder(id)
+        // The lock comes first and is never seen free: it is taken under a name no other
+        // process looks at and then renamed into place. (A folder without it is taken for a
+        // run starting this instant, see liveFolderState.)
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let locking = folder + "/.lock-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let lockFD = openFile(locking, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard lockFD >= 0, flock(lockFD, LOCK_EX | LOCK_NB) == 0, rename(locking, folder + "/lock") == 0 else {
+            let e = errno
+            if lockFD >= 0 { close(lockFD); unlink(locking) }
+            throw WorkspaceError(.storage, "cannot lock \(relative(folder))/lock: \(String(cString: strerror(e)))")
+        }
         for sub in ["outputs", "logs"] {
             try FileManager.default.createDirectory(atPath: folder + "/" + sub, withIntermediateDirectories: true)
         }
         _ = FileManager.default.createFile(atPath: folder + "/metrics.jsonl", contents: nil)
-        let lockFD = openFile(folder + "/lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard lockFD >= 0, flock(lockFD, LOCK_EX | LOCK_NB) == 0 else {
-            throw WorkspaceError(.storage, "cannot lock \(folder)/lock: \(String(cString: strerror(errno)))")
-        }
         PerfTrace.mark("live folder made and locked")
         let record = RunRecord(
             id: id, name: request.name ?? RunID.friendlyName(), experiment: request.experiment ?? config.experiment,
@@ -195,11 +204,18 @@ extension Workspace {
         files.logFile = live.logPath
         files.extraLogs = live.request.logFiles
         files.jobSpec = live.request.jobSpec
+        var keepFolder = false
         do {
             record.outputs = try storeOutputs(live, requireAll: outcome.status == .completed, manifests: &files.manifests, progress: progress)
         } catch {
             record.status = .failed
             record.statusReason = "could not store the outputs: \(error)"
+            // A declared output that was never written leaves nothing to keep; any other failure
+            // (a full disk, an unreadable file) keeps the live folder, whose outputs may be the only copy.
+            if (error as? WorkspaceError)?.code != .invalidArgument {
+                keepFolder = true
+                record.statusReason! += "; what the run wrote is kept in \(relative(live.folder)) (remove it when done)"
+            }
         }
         record.resources = .init(wallSeconds: outcome.wallSeconds, cpuSeconds: outcome.cpuSeconds,
                                  peakMemoryBytes: outcome.peakMemoryBytes, recordSeconds: Date().timeIntervalSince(clock))
@@ -220,7 +236,12 @@ extension Workspace {
         PerfTrace.mark("final record and note written")
         CrashPoint.pass("finish:record-written")
         // Only now, with a record naming every stored output, does the live folder go.
-        try? FileManager.default.removeItem(atPath: live.folder)
+        if keepFolder {
+            // Marked, so that `git ml recover` does not take it for a leftover.
+            try? writeFileAtomically(Data((record.statusReason ?? "").utf8), to: live.folder + "/" + Self.keptMarker)
+        } else {
+            try? FileManager.default.removeItem(atPath: live.folder)
+        }
         PerfTrace.mark("live folder removed")
         return record
     }
@@ -242,6 +263,9 @@ extension Workspace {
         files.jobSpec = live.request.jobSpec
         return files
     }
+
+    /// The file in a finished run's live folder that says why it was kept.
+    static let keptMarker = "KEPT"
 
     /// The largest log a checkpoint copies into git; a longer one waits for the final record.
     static let checkpointLogLimit: Int64 = 16 << 20

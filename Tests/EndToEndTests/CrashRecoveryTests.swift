@@ -136,4 +136,83 @@ struct CrashRecoveryTests {
         for i in 1...5 { #expect(FileManager.default.contents(atPath: out + "/" + Self.path(i)) == Self.expected(i)) }
         #expect(!FileManager.default.fileExists(atPath: live))
     }
+
+    @Test("git-ml killed while its command runs on: the run is not lost while the command lives; once it ends, recovery records what it logged after the kill")
+    func commandOutlivesGitML() throws {
+        let repo = try TestRepo()
+        let gate = repo.path("gate"), started = repo.path("started"), ended = repo.path("ended")
+        let script = """
+        echo '{"key":"loss","value":0.5,"step":0}' >> "$GITML_METRICS"; touch \(started)
+        while [ ! -e \(gate) ]; do sleep 0.05; done
+        echo '{"key":"loss","value":0.25,"step":1}' >> "$GITML_METRICS"; echo late > "$GITML_OUTPUTS/late.txt"
+        touch \(ended)
+        """
+        let (process, _) = try repo.startInBackground(["run", "--", "/bin/sh", "-c", script])
+        let id = try #require(try repo.runIDs().last)
+        #expect(try waitUntil(20) { FileManager.default.fileExists(atPath: started) })
+        kill(process.processIdentifier, SIGKILL)
+        // Not waitUntilExit: the process object learns of the exit only when every copy of a
+        // descriptor it gave git-ml is closed, and the command (which outlives git-ml) holds one.
+        let pid = process.processIdentifier
+        #expect(try waitUntil(20) {
+            let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+            return stat.isEmpty || stat.split(separator: ")").last?.dropFirst().first == "Z"
+        })
+
+        // The command still holds the run's lock: nothing takes the run for lost.
+        let runs = try repo.ml("runs", "--json")
+        #expect(runs.stdout.contains("\"running\""), "\(runs.stdout)")
+        #expect(try repo.ml("recover").stdout == "no lost runs on this machine\n")
+        #expect(try repo.ml("recover", id).status != 0)
+        #expect(try rawRecord(repo, id)["status"] as? String == "running")
+
+        FileManager.default.createFile(atPath: gate, contents: nil)
+        #expect(try waitUntil(20) { FileManager.default.fileExists(atPath: ended) })
+        // The shell exits right after; recovery waits for its lock to be let go.
+        #expect(try waitUntil(20) { try repo.ml("recover").stdout.contains("recovered run \(id)") })
+        let after = try rawRecord(repo, id)
+        #expect(after["status"] as? String == "lost")
+        #expect(((after["metrics"] as? [String: Any])?["loss"] as? [String: Any])?["steps"] as? Int == 2, "the point logged after the kill")
+        let out = repo.path("restored")
+        #expect(try repo.ml("checkout", id, "--outputs", out).status == 0)
+        #expect(FileManager.default.contents(atPath: out + "/late.txt") == Data("late\n".utf8))
+        process.waitUntilExit()
+    }
+
+    @Test("a recovered job run keeps its job file; a lost run whose live folder is gone gets its last checkpoint")
+    func recoveredJobsAndFolderlessRuns() throws {
+        let repo = try TestRepo()
+        try repo.write("job.yml", "command: echo trained\ndisplay_name: kept-job\n")
+        let r = try repo.ml(["run", "-f", "job.yml"], env: ["GITML_TEST_CRASH_AT": "finish:start"])
+        let id = try #require(runID(from: r.stderr), "\(r.stderr)")
+        #expect(try repo.ml("recover").status == 0)
+        #expect(try rawRecord(repo, id)["status"] as? String == "lost")
+        #expect(try repo.git("cat-file", "-p", "refs/ml/runs/\(id):job.yaml").contains("display_name: kept-job"))
+
+        let second = try repo.ml(["run", "--", "/bin/sh", "-c", Self.script], env: ["GITML_TEST_CRASH_AT": "finish:start"])
+        let secondID = try #require(runID(from: second.stderr))
+        try FileManager.default.removeItem(atPath: repo.path(".git/ml/runs/\(secondID)"))
+        let recover = try repo.ml("recover")
+        #expect(recover.stdout.contains("recovered run \(secondID)") && recover.stdout.contains("last checkpoint"), "\(recover.stdout)")
+        let after = try rawRecord(repo, secondID)
+        #expect(after["status"] as? String == "lost")
+        #expect((after["status_reason"] as? String ?? "").contains("live folder was gone"))
+    }
+
+    @Test("storing the outputs fails: the run is recorded as failed, and its live folder is kept, named by fsck, and not removed by recover")
+    func storingFailsKeepsTheFolder() throws {
+        let repo = try TestRepo()
+        let r = try repo.ml(["run", "--", "/bin/sh", "-c", "echo kept > \"$GITML_OUTPUTS/model.bin\"; mkfifo \"$GITML_OUTPUTS/pipe\""])
+        #expect(r.status != 0)
+        let id = try #require(runID(from: r.stderr))
+        let record = try rawRecord(repo, id)
+        #expect(record["status"] as? String == "failed")
+        #expect((record["status_reason"] as? String ?? "").contains("kept in .git/ml/runs/\(id)"), "\(record)")
+        let live = repo.path(".git/ml/runs/\(id)")
+        #expect(FileManager.default.contents(atPath: live + "/outputs/model.bin") == Data("kept\n".utf8))
+        let fsck = try repo.ml("fsck")
+        #expect(fsck.stdout.contains("kept because its outputs could not be stored"), "\(fsck.stdout)")
+        #expect(try repo.ml("recover").status == 0)
+        #expect(FileManager.default.contents(atPath: live + "/outputs/model.bin") == Data("kept\n".utf8), "recover took a kept folder for a leftover")
+    }
 }
