@@ -17,10 +17,15 @@ extension ObjectStore {
     /// object is hashed before it is linked, so an object damaged in the store fails here
     /// (`corruptObject`, naming it) and leaves nothing at `destination`.
     public func checkout(_ id: ContentID, to destination: String, executable: Bool = false, mode: CheckoutMode = .copy) throws {
-        let source = path(of: id)
-        guard has(id) else { throw StoreError(.missingObject, path: id.hex, "object \(id.hex) for \(destination) is not in the store") }
         let folder = parent(of: destination)
         if !folder.isEmpty { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
+        try checkoutInto(existingFolder: id, to: destination, executable: executable, mode: mode)
+    }
+
+    /// `checkout` into a folder that exists already (a folder checkout makes them all first).
+    func checkoutInto(existingFolder id: ContentID, to destination: String, executable: Bool, mode: CheckoutMode) throws {
+        let source = path(of: id)
+        guard has(id) else { throw StoreError(.missingObject, path: id.hex, "object \(id.hex) for \(destination) is not in the store") }
         if mode == .link && !executable {
             try verify(id, for: destination)
             unlink(destination)
@@ -95,7 +100,7 @@ extension ObjectStore {
                 if i >= all.count { return }
                 let e = all[i]
                 do {
-                    try store.checkout(e.sha256!, to: directory + "/" + e.path, executable: e.isExecutable, mode: mode)
+                    try store.checkoutInto(existingFolder: e.sha256!, to: directory + "/" + e.path, executable: e.isExecutable, mode: mode)
                 } catch {
                     let failed = error as? StoreError ?? StoreError(.io, path: e.path, "\(e.path): \(error)")
                     failure.withLock { if $0 == nil { $0 = failed } }
@@ -106,12 +111,20 @@ extension ObjectStore {
     }
 
     /// Copies while hashing; returns the hash and size of what was read. A reflink (btrfs,
-    /// xfs) shares the blocks, and the source is then hashed alone.
+    /// xfs) shares the blocks, and the source is then hashed alone. Otherwise the copy is
+    /// written as the store writes its own (DirectCopy.swift): around the page cache, and for
+    /// a large file by a second thread while this one hashes, so a restore runs at hashing speed.
     func copyVerifying(from input: Int32, to output: Int32, source: String, destination: String) throws -> (ContentID, Int64) {
         #if os(Linux)
         let FICLONE: UInt = 0x4004_9409
         if ioctl(output, FICLONE, input) == 0 { return try FileHashing.sha256(fd: input, path: source) }
         #endif
-        return try FileHashing.sha256(fd: input, path: source) { chunk in try writeAll(output, chunk, destination) }
+        FileHashing.adviseSequential(input)
+        var info = stat()
+        if fstat(input, &info) == 0, Int64(info.st_size) >= DirectIO.pipelineThreshold {
+            return try FileHashing.sha256Copying(fd: input, path: source, to: output, outputPath: destination)
+        }
+        var writer = StoreWriter(fd: output, path: destination)
+        return try FileHashing.sha256(fd: input, path: source) { chunk in try writer.write(chunk) }
     }
 }
