@@ -94,7 +94,8 @@ extension ObjectStore {
         let store = self, all = files
         let next = Atomic<Int>(0)
         let failure = Mutex<StoreError?>(nil)
-        DispatchQueue.concurrentPerform(iterations: max(1, min(ProcessInfo.processInfo.activeProcessorCount, all.count))) { _ in
+        // Two threads a core: a direct write waits for the disk while the core's other thread hashes.
+        onThreads(max(1, min(2 * ProcessInfo.processInfo.activeProcessorCount, all.count))) {
             while failure.withLock({ $0 == nil }) {
                 let i = next.wrappingAdd(1, ordering: .relaxed).oldValue
                 if i >= all.count { return }
