@@ -83,6 +83,24 @@ func makeRepository() throws -> String {
         #expect(try ws.ledger.document(gadget, at: second) == Data("{\"n\":2}".utf8))
     }
 
+    /// A model version: first parent the run that made it, later states (tags) chained after it.
+    @Test func aChainedKindDeclaresParentsOnItsFirstRecordAndItsHistoryStopsThere() throws {
+        let dir = try makeRepository()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let ws = try Workspace.open(at: dir)
+        let code = try ws.requireHead()
+        let first = try ws.ledger.write(widget, "w/1", expecting: .absent) { _ in
+            RecordContent(document: try Workspace.recordJSON(Widget(name: "w", size: 1)), parents: [code], message: "one\n")
+        }
+        let second = try ws.ledger.write(widget, "w/1", expecting: .latest) { _ in
+            RecordContent(document: try Workspace.recordJSON(Widget(name: "w", size: 2)), message: "two\n")
+        }
+        #expect(try ws.repository.readCommit(first).parents == [code])
+        #expect(try ws.repository.readCommit(second).parents == [first])
+        // The code commit the first record names is not a state of the record.
+        #expect(try ws.ledger.history(widget, "w/1") == [second, first])
+    }
+
     @Test func concurrentNewVersionsNeverCollide() throws {
         let dir = try makeRepository()
         defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -99,12 +99,15 @@ struct Ledger {
     }
 
     /// Every state a record went through, newest first: the chain of previous records for
-    /// a kind that chains its history, else the current one alone.
+    /// a kind that chains its history, else the current one alone. The chain ends at the
+    /// first record, whose parents are the ones it declared (a model version's run), not
+    /// records of its kind.
     func history(_ kind: RecordKind, _ key: String) throws -> [ObjectID] {
         guard var commit = try head(kind, key) else { return [] }
         var out = [commit]
         guard kind.chainsHistory else { return out }
         while let previous = try repository.readCommit(commit).parents.last, out.count < 100_000 {
+            guard try repository.readFile(in: try repository.readCommit(previous).tree, path: kind.document) != nil else { break }
             out.append(previous)
             commit = previous
         }
@@ -116,7 +119,9 @@ struct Ledger {
     /// Writes a record: `make` gets the ref's current commit (nil when absent) and returns
     /// the content, or nil to leave the record as it is. Returns the record's commit.
     ///
-    /// A kind that chains its history gets the current commit as the last parent. With
+    /// A kind that chains its history gets the current commit as the last parent; it may
+    /// declare parents of its own on its first record only (later ones reach them through
+    /// the chain). With
     /// `.latest`, a write that loses a race to another writer is made again from the new
     /// current commit; with `.absent` and `.at`, it fails with the conflict.
     @discardableResult
@@ -136,7 +141,8 @@ struct Ledger {
                 guard let current else { throw WorkspaceError(.storage, "no \(kind) record \(key) to keep") }
                 return current
             }
-            precondition(!kind.chainsHistory || content.parents.isEmpty, "a kind that chains its history declares no parents")
+            precondition(!kind.chainsHistory || current == nil || content.parents.isEmpty,
+                         "a kind that chains its history declares parents on its first record only")
             var entries = try treeEntries(content.files)
             entries.append(TreeEntry(name: kind.document, id: try repository.writeBlob(content.document), mode: .blob))
             let tree = try repository.writeTree(entries)
