@@ -64,7 +64,6 @@ public final class LiveRun {
     public var metricsPath: String { folder + "/metrics.jsonl" }
     let request: RunRequest
     var commit: ObjectID
-    /// Held (flock) for as long as this process lives: a reader that can take it knows the run is lost.
     /// The live folder's lock, held (flock) for as long as the run's git-ml process lives. A
     /// command it starts inherits it, so the run is never taken for lost while the command lives.
     public let lockFD: Int32
