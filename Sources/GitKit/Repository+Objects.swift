@@ -247,8 +247,11 @@ extension Repository {
 
     /// Creates a commit without moving any ref; the caller publishes it with
     /// `updateReference(_:to:expected:)`.
+    /// Writes a commit. With `signer`, the commit's bytes are handed to it and the armored
+    /// signature it returns is stored in the commit's `gpgsig` header, as `git commit -S` does.
     public func createCommit(tree: ObjectID, parents: [ObjectID], message: String,
-                             author: Signature, time: Date = Date()) throws -> ObjectID {
+                             author: Signature, time: Date = Date(),
+                             signer: ((Data) throws -> String)? = nil) throws -> ObjectID {
         var sig: UnsafeMutablePointer<git_signature>?
         try check("make signature", git_signature_new(&sig, author.name, author.email, git_time_t(time.timeIntervalSince1970), 0))
         defer { git_signature_free(sig) }
@@ -265,11 +268,35 @@ extension Repository {
             parentObjs.append(c)
         }
         var out = git_oid()
-        _ = try parentObjs.withUnsafeMutableBufferPointer { buffer in
-            try check("create commit", git_commit_create(&out, handle, nil, sig, sig, "UTF-8", message, treeObj,
-                                                          buffer.count, buffer.baseAddress))
+        guard let signer else {
+            _ = try parentObjs.withUnsafeMutableBufferPointer { buffer in
+                try check("create commit", git_commit_create(&out, handle, nil, sig, sig, "UTF-8", message, treeObj,
+                                                              buffer.count, buffer.baseAddress))
+            }
+            return ObjectID(out)
         }
+        var buf = git_buf()
+        defer { git_buf_dispose(&buf) }
+        _ = try parentObjs.withUnsafeMutableBufferPointer { buffer in
+            try check("create commit", git_commit_create_buffer(&buf, handle, sig, sig, "UTF-8", message, treeObj,
+                                                                 buffer.count, buffer.baseAddress))
+        }
+        let bytes = Data(bytes: buf.ptr, count: buf.size)
+        let signature = try signer(bytes)
+        let text = String(decoding: bytes, as: UTF8.self)
+        try check("create signed commit", git_commit_create_with_signature(&out, handle, text, signature, "gpgsig"))
         return ObjectID(out)
+    }
+
+    /// The signature in a commit's `gpgsig` header and the bytes it signs; nil when unsigned.
+    public func commitSignature(_ id: ObjectID) throws -> (signature: String, signed: Data)? {
+        var oid = id.raw
+        var sig = git_buf(), data = git_buf()
+        defer { git_buf_dispose(&sig); git_buf_dispose(&data) }
+        let rc = git_commit_extract_signature(&sig, &data, handle, &oid, nil)
+        if rc == GIT_ENOTFOUND.rawValue { return nil }
+        try check("read the signature of commit \(id.short)", rc)
+        return (String(decoding: Data(bytes: sig.ptr, count: sig.size), as: UTF8.self), Data(bytes: data.ptr, count: data.size))
     }
 
     public func readCommit(_ id: ObjectID) throws -> CommitInfo {

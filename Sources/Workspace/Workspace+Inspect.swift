@@ -119,10 +119,16 @@ extension Workspace {
     /// top, each `--output PATH` at PATH.
     /// A failure leaves the folder as it was (empty, or not there).
     public func checkoutOutputs(of record: RunRecord, into directory: String) throws {
+        try fillingEmptyFolder(directory) { try writeOutputs(of: record, into: directory) }
+    }
+
+    /// Runs `body` to write into `directory`, which must be new or empty; a failure leaves
+    /// the folder as it was (empty, or not there).
+    func fillingEmptyFolder(_ directory: String, _ body: () throws -> Void) throws {
         try requireEmptyFolder(directory)
         let existed = FileManager.default.fileExists(atPath: directory)
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        do { try writeOutputs(of: record, into: directory) } catch {
+        do { try body() } catch {
             if existed {
                 for item in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] {
                     try? FileManager.default.removeItem(atPath: directory + "/" + item)

@@ -21,6 +21,8 @@ struct RecordContent {
     var parents: [ObjectID] = []
     var message: String
     var time = Date()
+    /// Sign the commit with the user's git signing setup (`git ml run --sign`).
+    var sign = false
 }
 
 /// What a write expects of the record's ref.
@@ -43,6 +45,8 @@ enum RecordExpectation {
 struct Ledger {
     let repository: Repository
     let author: Signature
+    /// Signs a record commit's bytes when its content asks for it (`RecordContent.sign`).
+    var signer: ((Data) throws -> String)? = nil
 
     // MARK: reading
 
@@ -72,7 +76,7 @@ struct Ledger {
     func decode<T: Decodable>(_ type: T.Type, _ kind: RecordKind, at commit: ObjectID) throws -> T {
         let data = try document(kind, at: commit)
         do {
-            return try JSONDecoder().decode(type, from: data)
+            return try Workspace.recordDecoder.decode(type, from: data)
         } catch {
             throw WorkspaceError(.storage, "\(kind.document) in \(kind) record \(commit.short) cannot be read: \(error)",
                                  hint: "run git ml fsck to list damaged records")
@@ -152,8 +156,11 @@ struct Ledger {
                 if try repository.readCommit(current).tree == tree { return current }
                 parents.append(current)
             }
+            if content.sign && signer == nil {
+                throw WorkspaceError(.invalidArgument, "cannot sign the \(kind) record: no signer", hint: "set user.signingkey in git config")
+            }
             let commit = try repository.createCommit(tree: tree, parents: parents, message: content.message,
-                                                     author: author, time: content.time)
+                                                     author: author, time: content.time, signer: content.sign ? signer : nil)
             do {
                 try repository.updateReference(ref, to: commit, expected: current, message: "git-ml: \(kind) \(key)")
             } catch let e as GitError where e.code == .modified && current == nil {
@@ -240,12 +247,30 @@ struct Ledger {
 
 extension Workspace {
     /// The ledger over this workspace's repository, committing as the workspace's user.
-    var ledger: Ledger { Ledger(repository: repository, author: signature) }
+    var ledger: Ledger { Ledger(repository: repository, author: signature, signer: { try self.signCommit($0) }) }
 
     /// JSON as records store it: sorted keys, indented, slashes unescaped.
     static func recordJSON<T: Encodable>(_ value: T) throws -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var c = encoder.singleValueContainer()
+            try c.encode(Timestamps.format(date))
+        }
         return try encoder.encode(value)
+    }
+
+    /// Reads what `recordJSON` writes (dates as RFC 3339 text).
+    static var recordDecoder: JSONDecoder {
+        let d = JSONDecoder()
+        d.dateDecodingStrategy = .custom { decoder in
+            let c = try decoder.singleValueContainer()
+            let text = try c.decode(String.self)
+            guard let date = Timestamps.parse(text) else {
+                throw DecodingError.dataCorruptedError(in: c, debugDescription: "not a timestamp: \(text)")
+            }
+            return date
+        }
+        return d
     }
 }

@@ -45,4 +45,11 @@ extension RecordKind {
     static let environment = RecordKind(name: "environment", refPrefix: "refs/ml/envs/", document: "environment.json", chainsHistory: true)
     /// `refs/ml/data/<name>/<version>`: a data asset version (immutable).
     static let dataAsset = RecordKind(name: "data asset", refPrefix: "refs/ml/data/", document: "asset.json", chainsHistory: false)
+    /// `refs/ml/models/<name>/<version>`: a model version; its first record's parent is the
+    /// producing run's commit; later records (tags, description, stage) chain to it.
+    static let modelVersion = RecordKind(name: "model version", refPrefix: "refs/ml/models/", document: "model.json", chainsHistory: true)
+    /// `refs/ml/registered-models/<name>`: a model name's description and tags.
+    static let registeredModel = RecordKind(name: "registered model", refPrefix: "refs/ml/registered-models/", document: "registered-model.json", chainsHistory: true)
+    /// `refs/ml/model-aliases/<name>/<alias>`: where an alias points, each move a record chained to the last.
+    static let modelAlias = RecordKind(name: "model alias", refPrefix: "refs/ml/model-aliases/", document: "alias.json", chainsHistory: true)
 }

@@ -1,0 +1,148 @@
+import Foundation
+import GitKit
+
+/// What git says of a commit's signature (`git log --format=%G?`).
+public struct SignatureCheck: Codable, Sendable, Equatable {
+    /// `good`, `bad`, `unknown validity`, `expired`, `expired key`, `revoked key`,
+    /// `cannot check`, or `unsigned`.
+    public var status: String
+    /// git's letter: G, B, U, X, Y, R, E or N.
+    public var code: String
+    public var signer: String?
+    public var key: String?
+    /// What the signing program said, for a signature that could not be checked.
+    public var detail: String?
+
+    /// True for a signature git checked and trusts (G) or checked with a key of unknown validity (U).
+    public var isValid: Bool { code == "G" || code == "U" }
+    public var isSigned: Bool { code != "N" }
+}
+
+/// Signing record commits the way `git commit -S` does, with the user's own set-up:
+/// `gpg.format` (`openpgp`, the default, or `ssh`), `user.signingkey`, `gpg.program`,
+/// `gpg.ssh.program`. Checking uses git itself (`git log --format=%G?`), so
+/// `gpg.ssh.allowedSignersFile` and the user's keyring decide trust, as for their commits.
+///
+/// Besides the pre-push hook, this is the one place git-ml runs programs of the user's
+/// git set-up: signing needs their keys and agents exactly as git uses them.
+extension Workspace {
+    /// Signs a commit's bytes; the armored signature for its `gpgsig` header.
+    func signCommit(_ payload: Data) throws -> String {
+        let format = repository.configString("gpg.format") ?? "openpgp"
+        let key = repository.configString("user.signingkey")
+        let scratch = try FileManager.default.temporaryDirectoryForSigning(stateDirectory)
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        switch format {
+        case "ssh":
+            guard let key, !key.isEmpty else {
+                throw WorkspaceError(.invalidArgument, "cannot sign: gpg.format is ssh but user.signingkey is not set",
+                                     hint: "git config user.signingkey ~/.ssh/id_ed25519.pub")
+            }
+            var keyFile = (key as NSString).expandingTildeInPath
+            var extra: [String] = []
+            if key.hasPrefix("key::") || key.hasPrefix("ssh-") {
+                // A literal public key: its private half is in the agent.
+                keyFile = scratch + "/key.pub"
+                try writeFileAtomically(Data((key.hasPrefix("key::") ? String(key.dropFirst(5)) : key).utf8), to: keyFile)
+                extra = ["-U"]
+            }
+            let payloadFile = scratch + "/commit"
+            try writeFileAtomically(payload, to: payloadFile)
+            let program = repository.configString("gpg.ssh.program") ?? "ssh-keygen"
+            let result = try ExternalProgram.run([program, "-Y", "sign", "-n", "git", "-f", keyFile] + extra + [payloadFile],
+                                                 environment: environment, scratch: scratch)
+            guard result.status == 0, let sig = FileManager.default.contents(atPath: payloadFile + ".sig") else {
+                throw WorkspaceError(.invalidArgument, "cannot sign with \(program): \(result.errorLine)",
+                                     hint: "check user.signingkey (\(key)); git commit -S would fail the same way")
+            }
+            return String(decoding: sig, as: UTF8.self)
+        case "openpgp", "x509":
+            let program = repository.configString(format == "x509" ? "gpg.x509.program" : "gpg.openpgp.program")
+                ?? repository.configString("gpg.program") ?? (format == "x509" ? "gpgsm" : "gpg")
+            let who = key ?? repository.configuredUser().map { "\($0.name) <\($0.email)>" } ?? userName
+            let result = try ExternalProgram.run([program, "--status-fd=2", "-bsau", who], input: payload,
+                                                 environment: environment, scratch: scratch)
+            guard result.status == 0, result.output.contains("-----BEGIN") else {
+                throw WorkspaceError(.invalidArgument, "cannot sign with \(program): \(result.errorLine)",
+                                     hint: "check user.signingkey; git commit -S would fail the same way")
+            }
+            return result.output
+        default:
+            throw WorkspaceError(.invalidArgument, "cannot sign: gpg.format '\(format)' is not openpgp, x509 or ssh")
+        }
+    }
+
+    /// What git says of a commit's signature, checked with the user's keys and
+    /// `gpg.ssh.allowedSignersFile`.
+    public func signatureCheck(_ commit: String) throws -> SignatureCheck {
+        guard let id = ObjectID(hex: commit) else { throw WorkspaceError(.invalidArgument, "\(commit) is not a commit id") }
+        guard try git({ try repository.commitSignature(id) }) != nil else {
+            return SignatureCheck(status: "unsigned", code: "N")
+        }
+        let scratch = try FileManager.default.temporaryDirectoryForSigning(stateDirectory)
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        let result = try ExternalProgram.run(["git", "-C", workTree, "log", "-1", "--no-walk", "--format=%G?%x00%GS%x00%GK%x00%GG", commit],
+                                             environment: environment, scratch: scratch)
+        let parts = result.output.split(separator: "\0", omittingEmptySubsequences: false).map(String.init)
+        guard result.status == 0, parts.count >= 4, let code = parts.first?.trimmingCharacters(in: .whitespacesAndNewlines) else {
+            return SignatureCheck(status: "cannot check", code: "E", detail: result.errorLine)
+        }
+        let names = ["G": "good", "B": "bad", "U": "unknown validity", "X": "expired", "Y": "expired key",
+                     "R": "revoked key", "E": "cannot check", "N": "unsigned"]
+        let detail = parts[3].split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }.last
+        return SignatureCheck(status: names[code] ?? code, code: code, signer: parts[1].isEmpty ? nil : parts[1],
+                              key: parts[2].isEmpty ? nil : parts[2], detail: code == "G" ? nil : detail)
+    }
+}
+
+extension FileManager {
+    /// A private scratch folder under `.git/ml/tmp` (mode 0700), removed by the caller.
+    func temporaryDirectoryForSigning(_ stateDirectory: String) throws -> String {
+        let root = stateDirectory + "/tmp"
+        try createDirectory(atPath: root, withIntermediateDirectories: true)
+        let path = root + "/sign-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        guard mkdir(path, 0o700) == 0 else {
+            throw WorkspaceError(.storage, "cannot make \(path): \(String(cString: strerror(errno)))")
+        }
+        return path
+    }
+}
+
+/// A program of the user's set-up run to its end, its output in files (never pipes,
+/// which an agent it starts could hold open).
+enum ExternalProgram {
+    struct Result {
+        var status: Int32
+        var output: String
+        var error: String
+        /// The last non-empty line of its error output, for a one-line message.
+        var errorLine: String {
+            error.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.last { !$0.isEmpty && !$0.hasPrefix("[GNUPG:]") }
+                ?? "exit status \(status)"
+        }
+    }
+
+    static func run(_ arguments: [String], input: Data? = nil, environment: [String: String], scratch: String) throws -> Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = arguments
+        process.environment = environment
+        let outPath = scratch + "/stdout", errPath = scratch + "/stderr", inPath = scratch + "/stdin"
+        FileManager.default.createFile(atPath: outPath, contents: nil)
+        FileManager.default.createFile(atPath: errPath, contents: nil)
+        FileManager.default.createFile(atPath: inPath, contents: input ?? Data())
+        let out = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
+        let err = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
+        let inp = try FileHandle(forReadingFrom: URL(fileURLWithPath: inPath))
+        defer { try? out.close(); try? err.close(); try? inp.close() }
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = inp
+        do { try process.run() } catch {
+            throw WorkspaceError(.invalidArgument, "cannot start \(arguments[0]): \(error.localizedDescription)")
+        }
+        process.waitUntilExit()
+        func read(_ p: String) -> String { FileManager.default.contents(atPath: p).map { String(decoding: $0, as: UTF8.self) } ?? "" }
+        return Result(status: process.terminationStatus, output: read(outPath), error: read(errPath))
+    }
+}
