@@ -53,6 +53,9 @@ public struct LocalCompute: ComputeTarget {
                     }
                 case .asset(let asset, _):
                     stored = StoredData(type: asset.type, sha256: asset.sha256, size: asset.size, files: asset.files)
+                case .model(let model, _):
+                    stored = StoredData(type: model.artifact.type, sha256: model.artifact.sha256, size: model.artifact.size,
+                                        files: model.artifact.type == "uri_file" ? nil : model.artifact.files)
                 }
                 try workspace.materializeInput(stored, at: input.target)
                 if let i = records.firstIndex(where: { $0.name == input.name }) {
@@ -60,8 +63,10 @@ public struct LocalCompute: ComputeTarget {
                     records[i].size = stored.size
                     records[i].files = stored.files
                 }
-                linked.withLock { $0 += Self.changeTimes(input.target) }
             }
+            // Change times are taken once every input is in place: inputs sharing an object share
+            // its inode, and handing over a later one touches the earlier one's change time.
+            for input in job.inputs { linked.withLock { $0 += Self.changeTimes(input.target) } }
             live.update { $0.inputs = records.isEmpty ? nil : records }
 
             var variables = job.variables

@@ -43,8 +43,13 @@ public struct JobResolver {
                 fileName = String(asset.path.split(separator: "/").last ?? Substring(asset.name))
                 inputRecords.append(.init(name: name, type: type, path: asset.path, asset: reference,
                                           sha256: asset.sha256, size: asset.size, files: asset.files))
+            case .model(let model, let reference):
+                fileName = model.artifact.fileName ?? model.name
+                inputRecords.append(.init(name: name, type: type, path: reference, asset: "azureml:" + model.reference,
+                                          sha256: model.artifact.sha256, size: model.artifact.size, files: model.artifact.files))
             }
             if type == "uri_file" { target += "/" + fileName }
+            if case .model(let model, _) = source, model.artifact.type == "uri_file" { target += "/" + fileName }
             rendered[name] = target
             inputs.append(.init(name: name, source: source, target: target))
         }

@@ -11,6 +11,8 @@ public struct JobPlan: Sendable {
         case path(String, given: String)
         /// A data asset registered with `git ml data create`.
         case asset(DataAsset, reference: String)
+        /// A registered model version (`azureml:NAME:VERSION`, `NAME@ALIAS`, ...).
+        case model(ModelVersion, reference: String)
     }
 
     public var job: CommandJob
@@ -117,6 +119,10 @@ extension Workspace {
                 break
             case .asset(let type, let path, _, _):
                 guard let path else { continue }
+                if Self.modelTypes.contains(type), let model = try modelInput(path, relativeTo: folder, file: shown, line: line) {
+                    plan.dataInputs[name] = .model(model, reference: path)
+                    continue
+                }
                 if path.hasPrefix("azureml:") {
                     let asset = try resolveDataAsset(path, file: shown, line: line)
                     if (type == "uri_file") != (asset.type == "uri_file") {
@@ -147,6 +153,24 @@ extension Workspace {
         }
         plan.environment = try resolveEnvironment(of: job, jobFolder: folder)
         return plan
+    }
+
+    /// The model version a model-typed input names (`azureml:NAME:VERSION`, `azureml:NAME@latest`,
+    /// `NAME:VERSION`, `NAME@ALIAS`, `models:/NAME/VERSION`); nil for a local path.
+    func modelInput(_ path: String, relativeTo folder: String, file: String, line: Int) throws -> ModelVersion? {
+        let named = path.hasPrefix("azureml:") || path.hasPrefix("models:/")
+        if !named {
+            // A local file or folder wins over a model of the same name.
+            let local = path.hasPrefix("/") ? path : folder + "/" + path
+            if path.contains("://") || FileManager.default.fileExists(atPath: local) { return nil }
+            guard path.contains(":") || path.contains("@") else { return nil }
+        }
+        guard let reference = ModelReference.parse(path) else { return nil }
+        do {
+            return try model(reference).model
+        } catch let e as WorkspaceError {
+            throw WorkspaceError(e.code, "\(file):\(line): \(e.message)", hint: e.hint)
+        }
     }
 
     /// A path relative to the work tree's top when inside it, else absolute.
