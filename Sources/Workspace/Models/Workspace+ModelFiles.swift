@@ -64,11 +64,7 @@ extension Workspace {
                 let artifacts = record.outputs.contains { $0.name == "artifacts/outputs" } ? "artifacts/outputs" : "outputs"
                 let inRun = output.name == "artifacts" ? artifacts + (output.path.isEmpty ? "" : "/" + output.path)
                     : output.name + (output.path.isEmpty ? "" : "/" + output.path)
-                var entry = try registerModel(draft, run: record.id, path: inRun)
-                if entry.model.source.file == nil {
-                    entry = try updateModel(entry.model.reference) { $0.source.file = shown }
-                }
-                return entry
+                return try registerModel(draft, run: record.id, path: inRun, file: shown)
             }
             if path.contains("://") && !path.hasPrefix("file://") {
                 throw fail(pathLine, "'\(path)' is not read by git-ml; give a local path, runs:/RUN/PATH or azureml://jobs/RUN/outputs/NAME/paths/PATH")

@@ -45,6 +45,10 @@ extension Workspace {
     /// `path` starts with an output's name as `git ml show` lists it (`outputs/model`,
     /// `artifacts/outputs/model.pkl`, `output_folder/my_model`).
     public func registerModel(_ draft: ModelDraft, run: String, path: String) throws -> ModelEntry {
+        try registerModel(draft, run: run, path: path, file: nil)
+    }
+
+    func registerModel(_ draft: ModelDraft, run: String, path: String, file: String?) throws -> ModelEntry {
         try Self.checkModelName(draft.name)
         let (id, runCommit) = try resolveRun(run)
         let record = try recoveredIfLost(try readRecord(commit: runCommit, of: id))
@@ -59,6 +63,7 @@ extension Workspace {
         source.output = picked.output
         source.path = picked.inside.isEmpty ? nil : picked.inside
         source.commit = record.code.commit
+        source.file = file
         return try writeModel(draft, artifact: picked.artifact, source: source, parent: runCommit)
     }
 
