@@ -15,7 +15,7 @@ public enum StandaloneServer {
         var logger = Logger(label: "git-ml")
         logger.logLevel = .warning
         // Route groups mounted side by side; the registry, the object server and the studio join here.
-        let groups: [any RouteGroup] = [TrackingAPI(store: store)]
+        let groups: [any RouteGroup] = [TrackingAPI(store: store), ModelRegistryAPI(store: store)]
         // On loopback, web pages are kept out (Host and Origin checked); beyond it, the token guards.
         let loopback = ["127.0.0.1", "localhost", "::1"].contains(host)
         let allowed = (environment["GITML_SERVE_HOSTS"] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }

@@ -44,7 +44,7 @@ public func buildRouter(groups: [any RouteGroup], token: String? = nil,
 
 /// The tracking API's router alone (a run's own server, tests).
 public func buildRouter(store: TrackingStore, token: String? = nil) -> Router<BasicRequestContext> {
-    buildRouter(groups: [TrackingAPI(store: store)], token: token)
+    buildRouter(groups: [TrackingAPI(store: store), ModelRegistryAPI(store: store)], token: token)
 }
 
 /// A git-ml server as a Hummingbird application on `host:port` (0: a free port, reported to `onRunning`).
@@ -58,5 +58,5 @@ public func buildApplication(groups: [any RouteGroup], host: String, port: Int, 
 /// The tracking API as an application (tests build it on port 0).
 public func buildApplication(store: TrackingStore, host: String, port: Int, token: String? = nil, logger: Logger? = nil,
                              onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
-    buildApplication(groups: [TrackingAPI(store: store)], host: host, port: port, token: token, logger: logger, onRunning: onRunning)
+    buildApplication(groups: [TrackingAPI(store: store), ModelRegistryAPI(store: store)], host: host, port: port, token: token, logger: logger, onRunning: onRunning)
 }

@@ -41,8 +41,10 @@ public struct ModelVersion: Codable, Sendable, Equatable {
         public var commit: String?
         /// The MLflow logged model (`m-...`) it was registered from through the API.
         public var loggedModel: String?
+        /// The source as an MLflow client named it (`models:/m-...`, `runs:/RUN/model`).
+        public var uri: String?
         enum CodingKeys: String, CodingKey {
-            case kind, run, runCommit = "run_commit", output, path, folder, file, commit, loggedModel = "logged_model"
+            case kind, run, runCommit = "run_commit", output, path, folder, file, commit, loggedModel = "logged_model", uri
         }
         public init(kind: String) { self.kind = kind }
     }

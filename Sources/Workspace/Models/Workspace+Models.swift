@@ -48,13 +48,31 @@ extension Workspace {
         try registerModel(draft, run: run, path: path, file: nil)
     }
 
-    func registerModel(_ draft: ModelDraft, run: String, path: String, file: String?) throws -> ModelEntry {
+    /// Registers a run's artifacts (or a path inside them) as an MLflow client names them:
+    /// `uri` is kept as the version's source, `loggedModel` is the `m-...` id it came through.
+    public func registerModel(_ draft: ModelDraft, run: String, artifactPath: String, uri: String, loggedModel: String?) throws -> ModelEntry {
+        let (id, commit) = try resolveRun(run)
+        let record = try readRecord(commit: commit, of: id)
+        let artifacts = record.job != nil ? "artifacts/outputs" : "outputs"
+        return try registerModel(draft, run: id, path: artifactPath.isEmpty ? artifacts : artifacts + "/" + artifactPath, file: nil) {
+            $0.uri = uri
+            $0.loggedModel = loggedModel
+        }
+    }
+
+    func registerModel(_ draft: ModelDraft, run: String, path: String, file: String?,
+                       source amend: (inout ModelVersion.Source) -> Void = { _ in }) throws -> ModelEntry {
         try Self.checkModelName(draft.name)
         let (id, runCommit) = try resolveRun(run)
         let record = try recoveredIfLost(try readRecord(commit: runCommit, of: id))
-        guard record.status.isFinal, record.status != .lost else {
-            throw WorkspaceError(.invalidArgument, "run \(id) is \(record.status.rawValue); a model is registered from a run that has ended",
-                                 hint: "wait for it to end (git ml logs -f \(id.prefix(8)))")
+        if record.status == .running {
+            // A model logged by a run still going (`log_model(registered_model_name=...)`): its
+            // files are in the run's live outputs folder, stored now; the run stores the same bytes when it ends.
+            return try registerModel(draft, runningRun: record, commit: runCommit, path: path, file: file, amend: amend)
+        }
+        guard record.status != .lost else {
+            throw WorkspaceError(.invalidArgument, "run \(id) was lost; a model is registered from a run that has ended",
+                                 hint: "git ml recover \(id.prefix(8)) stores what it left")
         }
         let picked = try modelBytes(in: record, path: path)
         var source = ModelVersion.Source(kind: "run")
@@ -64,7 +82,34 @@ extension Workspace {
         source.path = picked.inside.isEmpty ? nil : picked.inside
         source.commit = record.code.commit
         source.file = file
+        amend(&source)
         return try writeModel(draft, artifact: picked.artifact, source: source, parent: runCommit)
+    }
+
+    func registerModel(_ draft: ModelDraft, runningRun record: RunRecord, commit: ObjectID, path given: String, file: String?,
+                       amend: (inout ModelVersion.Source) -> Void) throws -> ModelEntry {
+        let artifacts = record.job != nil ? "artifacts/outputs" : "outputs"
+        let path = given.split(separator: "/", omittingEmptySubsequences: true).joined(separator: "/")
+        guard path == artifacts || path.hasPrefix(artifacts + "/") else {
+            throw WorkspaceError(.invalidArgument, "run \(record.id) is still running; only its artifacts (\(artifacts)/...) can be registered before it ends")
+        }
+        let inside = path == artifacts ? "" : String(path.dropFirst(artifacts.count + 1))
+        let absolute = try liveArtifactPath(record.id, inside)
+        guard FileManager.default.fileExists(atPath: absolute) else {
+            throw WorkspaceError(.invalidArgument, "run \(record.id) has no '\(ModelNames.printable(inside))' among its artifacts yet")
+        }
+        var source = ModelVersion.Source(kind: "run")
+        source.run = record.id
+        source.runCommit = commit.hex
+        source.output = artifacts
+        source.path = inside.isEmpty ? nil : inside
+        source.commit = record.code.commit
+        source.file = file
+        amend(&source)
+        let stored = try storeData(at: absolute)
+        let artifact = ModelVersion.Artifact(type: stored.type, sha256: stored.sha256, size: stored.size, files: stored.files ?? 1,
+                                             fileName: stored.type == "uri_file" ? String(absolute.split(separator: "/").last!) : nil)
+        return try writeModel(draft, artifact: artifact, source: source, parent: commit)
     }
 
     /// Registers a file or folder on disk as the next version of `draft.name`.
@@ -474,6 +519,52 @@ extension Workspace {
             }
         } catch let e as StoreError {
             throw WorkspaceError(.storage, "cannot restore model \(model.reference): \(e.message)", hint: Self.damageHint(e))
+        }
+    }
+
+    // MARK: the registry API's operations (MLflow's registered models)
+
+    /// Creates a registered model; an error when the name is taken.
+    public func createRegisteredModel(name: String, description: String?, tags: [String: String]) throws -> RegisteredModel {
+        try Self.checkModelName(name)
+        return try ensureRegisteredModel(name, description: description, tags: tags, failIfExists: true)
+    }
+
+    /// Changes a registered model's description or tags.
+    @discardableResult
+    public func updateRegisteredModel(_ name: String, _ change: @escaping (inout RegisteredModel) -> Void) throws -> RegisteredModel {
+        try Self.checkModelName(name)
+        var result: RegisteredModel?
+        _ = try git {
+            try ledger.write(.registeredModel, name, expecting: .latest) { current in
+                guard let current, case var model = try ledger.decode(RegisteredModel.self, .registeredModel, at: current), model.deleted != true else {
+                    throw WorkspaceError(.invalidArgument, "no registered model \(name)")
+                }
+                let before = model
+                change(&model)
+                result = model
+                guard model != before else { return nil }
+                model.updated = Date()
+                result = model
+                return RecordContent(document: try Self.recordJSON(model), message: "git-ml registered model \(name): update\n", time: model.updated)
+            }
+        }
+        return result!
+    }
+
+    /// Deletes a registered model as MLflow does (its versions and aliases with it), keeping
+    /// every record: the versions are marked deleted and their numbers never reused.
+    public func deleteRegisteredModel(_ name: String) throws {
+        try updateRegisteredModel(name) { $0.deleted = true }
+        for entry in try listModels(name: name) { try deleteModelVersion(name: name, version: entry.model.version) }
+    }
+
+    /// Marks a version deleted and removes the aliases pointing at it.
+    public func deleteModelVersion(name: String, version: String) throws {
+        let entry = try modelEntry(name: name, version: version)
+        try updateModel(entry.model.reference) { $0.deleted = true }
+        for (alias, v) in try modelAliases(name: name) where v == version {
+            _ = try writeAlias(name: name, alias: alias, version: nil, commit: nil)
         }
     }
 }
