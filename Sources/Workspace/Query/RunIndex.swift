@@ -1,6 +1,7 @@
 import Foundation
 import GitKit
 import GRDB
+import ObjectStore
 
 /// The query index: `.git/ml/index.sqlite`, a cache of every run record's searchable
 /// fields (attributes, last metric values, params, tags) that filters and orderings run
@@ -12,7 +13,9 @@ import GRDB
 /// A record that cannot be indexed (a key SQLite cannot hold) is skipped and listed in
 /// `skipped`, which `git ml fsck` reports: one record never breaks every search.
 final class RunIndex {
-    static let schemaVersion = 3
+    static let schemaVersion = 4
+    /// Files of a folder output listed one by one (for lineage by file); larger outputs match as whole folders.
+    static let outputFilesLimit = 1_000
     let queue: DatabaseQueue
     /// Set when the index had to be thrown away (corrupt, another schema version).
     private(set) var warning: String?
@@ -50,7 +53,9 @@ final class RunIndex {
 
     static func create(_ queue: DatabaseQueue) throws {
         try queue.write { db in
-            for table in ["runs", "metrics", "params", "tags", "meta", "skipped"] { try db.execute(sql: "DROP TABLE IF EXISTS \(table)") }
+            for table in ["runs", "metrics", "params", "tags", "meta", "skipped", "run_inputs", "run_outputs", "output_files"] {
+                try db.execute(sql: "DROP TABLE IF EXISTS \(table)")
+            }
             try db.execute(sql: """
                 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
                 CREATE TABLE runs(
@@ -66,6 +71,13 @@ final class RunIndex {
                 CREATE TABLE tags(run_id TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY(run_id, key)) WITHOUT ROWID;
                 CREATE INDEX tags_key ON tags(key, value);
                 CREATE TABLE skipped(id TEXT PRIMARY KEY, record_commit TEXT NOT NULL, reason TEXT NOT NULL);
+                CREATE INDEX runs_commit ON runs("commit");
+                CREATE TABLE run_inputs(run_id TEXT NOT NULL, name TEXT NOT NULL, sha256 TEXT NOT NULL, asset TEXT, PRIMARY KEY(run_id, name)) WITHOUT ROWID;
+                CREATE INDEX run_inputs_sha ON run_inputs(sha256);
+                CREATE TABLE run_outputs(run_id TEXT NOT NULL, name TEXT NOT NULL, sha256 TEXT NOT NULL, PRIMARY KEY(run_id, name)) WITHOUT ROWID;
+                CREATE INDEX run_outputs_sha ON run_outputs(sha256);
+                CREATE TABLE output_files(sha256 TEXT NOT NULL, run_id TEXT NOT NULL, path TEXT NOT NULL, PRIMARY KEY(sha256, run_id, path)) WITHOUT ROWID;
+                CREATE INDEX output_files_run ON output_files(run_id);
                 PRAGMA user_version = \(schemaVersion);
                 """)
         }
@@ -73,7 +85,9 @@ final class RunIndex {
 
     /// Brings the index up to date with the refs: `refs` lists (id, record commit) and
     /// `read` loads a record. Only new and changed records are read.
-    func sync(stamp: String?, refs: () throws -> [(id: String, commit: ObjectID)], read: (ObjectID) -> RunRecord?) throws {
+    /// `outputFiles` lists the files of a record's folder outputs (`<output>/<path>`, SHA-256) for lineage by file.
+    func sync(stamp: String?, refs: () throws -> [(id: String, commit: ObjectID)], read: (ObjectID) -> RunRecord?,
+              outputFiles: (RunRecord) -> [(path: String, sha256: String)] = { _ in [] }) throws {
         if let stamp, try queue.read({ try String.fetchOne($0, sql: "SELECT value FROM meta WHERE key = 'stamp'") }) == stamp { return }
         let current = try refs()
         let indexed = try queue.read { db -> [String: String] in
@@ -84,23 +98,24 @@ final class RunIndex {
             }
             return out
         }
-        var changed: [(record: RunRecord, commit: String)] = []
+        var changed: [(record: RunRecord, commit: String, files: [(path: String, sha256: String)])] = []
         var seen = Set<String>()
         for (id, commit) in current {
             seen.insert(id)
             if indexed[id] == commit.hex { continue }
             if var record = read(commit) {
                 record.id = id
-                changed.append((record, commit.hex))
+                changed.append((record, commit.hex, outputFiles(record)))
             }
         }
         let gone = indexed.keys.filter { !seen.contains($0) }
         try queue.write { db in
             for id in gone + changed.map(\.record.id) { try Self.remove(id, db) }
-            for (record, commit) in changed {
+            for (record, commit, files) in changed {
                 do {
                     try db.inSavepoint {
                         try Self.upsert(record, commit: commit, db)
+                        try Self.insertLineage(record, files: files, db)
                         return .commit
                     }
                 } catch {
@@ -115,7 +130,7 @@ final class RunIndex {
     }
 
     static func remove(_ id: String, _ db: Database) throws {
-        for table in ["runs", "metrics", "params", "tags", "skipped"] {
+        for table in ["runs", "metrics", "params", "tags", "skipped", "run_inputs", "run_outputs", "output_files"] {
             try db.execute(sql: "DELETE FROM \(table) WHERE \(table == "runs" || table == "skipped" ? "id" : "run_id") = ?", arguments: [id])
         }
     }
@@ -142,6 +157,16 @@ final class RunIndex {
         var tags = r.tags
         tags["mlflow.runName"] = tags["mlflow.runName"] ?? r.name
         for (k, v) in tags { try tag.execute(arguments: [r.id, k, v]) }
+    }
+
+    /// A run's inputs and outputs by SHA-256, for lineage.
+    static func insertLineage(_ r: RunRecord, files: [(path: String, sha256: String)], _ db: Database) throws {
+        let input = try db.makeStatement(sql: "INSERT OR REPLACE INTO run_inputs(run_id, name, sha256, asset) VALUES (?,?,?,?)")
+        for i in r.inputs ?? [] { if let sha = i.sha256 { try input.execute(arguments: [r.id, i.name, sha, i.asset]) } }
+        let output = try db.makeStatement(sql: "INSERT OR REPLACE INTO run_outputs(run_id, name, sha256) VALUES (?,?,?)")
+        for o in r.outputs { try output.execute(arguments: [r.id, o.name, o.sha256]) }
+        let file = try db.makeStatement(sql: "INSERT OR IGNORE INTO output_files(sha256, run_id, path) VALUES (?,?,?)")
+        for f in files { try file.execute(arguments: [f.sha256, r.id, f.path]) }
     }
 
     /// The ids of matching runs in order.
@@ -321,7 +346,14 @@ extension Workspace {
             throw WorkspaceError(.storage, "cannot open the query index \(indexPath): \(error)", hint: "remove it; git ml reindex builds it again")
         }
         do {
-            try index.sync(stamp: refsStamp(), refs: { try runRefs() }, read: { try? readRecord(commit: $0) })
+            try index.sync(stamp: refsStamp(), refs: { try runRefs() }, read: { try? readRecord(commit: $0) }, outputFiles: { record in
+                var files: [(path: String, sha256: String)] = []
+                for o in record.outputs where o.type == "uri_folder" && o.files <= RunIndex.outputFilesLimit {
+                    guard let id = ContentID(hex: o.sha256), let manifest = try? store.manifest(id) else { continue }
+                    for e in manifest.entries { if let sha = e.sha256 { files.append((o.name + "/" + e.path, sha.hex)) } }
+                }
+                return files
+            })
         } catch {
             throw WorkspaceError(.storage, "cannot update the query index \(indexPath): \(error)", hint: "git ml reindex builds it again")
         }
