@@ -36,6 +36,8 @@ struct Run: WorkspaceCommand {
     var param: [String] = []
     @Option(name: .long, help: ArgumentHelp("A file or folder the command writes, stored as an output (repeatable).", valueName: "path"))
     var output: [String] = []
+    @Flag(help: "Sign the run's record commit with your git signing set-up (gpg.format, user.signingkey), as git commit -S does.")
+    var sign = false
     @Argument(parsing: .captureForPassthrough, help: ArgumentHelp("The command and its arguments, after --.", valueName: "command"))
     var command: [String] = []
 
@@ -62,6 +64,8 @@ struct Run: WorkspaceCommand {
     }
 
     func run(in workspace: Workspace) throws {
+        // A signing set-up that cannot work is found before the run, not when its record is written.
+        if sign { try workspace.checkSigningSetup() }
         let record = try JobSubmitter(workspace: workspace).submit(try submission(in: workspace), observer: RunRenderer(term: .current))
         switch record.status {
         case .completed: return
@@ -78,6 +82,7 @@ struct Run: WorkspaceCommand {
             job.name = name
             job.experiment = experiment
             job.tags = try keyValues(tag, option: "--tag")
+            job.sign = sign
             return .file(job)
         }
         var request = RunRequest(command: command, workingDirectory: workspace.currentDirectory)
@@ -86,6 +91,7 @@ struct Run: WorkspaceCommand {
         request.tags = try keyValues(tag, option: "--tag")
         request.params = try keyValues(param, option: "--param")
         request.outputPaths = output
+        request.sign = sign
         return .command(request)
     }
 }

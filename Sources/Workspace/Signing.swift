@@ -72,6 +72,25 @@ extension Workspace {
         }
     }
 
+    /// Fails, saying what to set, when `sign` could not work: no key for ssh, no program.
+    public func checkSigningSetup() throws {
+        let format = repository.configString("gpg.format") ?? "openpgp"
+        switch format {
+        case "ssh":
+            guard let key = repository.configString("user.signingkey"), !key.isEmpty else {
+                throw WorkspaceError(.invalidArgument, "cannot sign: gpg.format is ssh but user.signingkey is not set",
+                                     hint: "git config user.signingkey ~/.ssh/id_ed25519.pub")
+            }
+            let path = (key as NSString).expandingTildeInPath
+            if !(key.hasPrefix("key::") || key.hasPrefix("ssh-")), !FileManager.default.fileExists(atPath: path) {
+                throw WorkspaceError(.invalidArgument, "cannot sign: user.signingkey names \(key), which does not exist")
+            }
+        case "openpgp", "x509": break
+        default:
+            throw WorkspaceError(.invalidArgument, "cannot sign: gpg.format '\(format)' is not openpgp, x509 or ssh")
+        }
+    }
+
     /// What git says of a commit's signature, checked with the user's keys and
     /// `gpg.ssh.allowedSignersFile`.
     public func signatureCheck(_ commit: String) throws -> SignatureCheck {

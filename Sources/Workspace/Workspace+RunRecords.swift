@@ -11,6 +11,7 @@ struct RecordFiles {
     var extraLogs: [String: String] = [:]
     var manifests: [String: Data] = [:]
     var jobSpec: Data?
+    var sign = false
 }
 
 extension Workspace {
@@ -35,7 +36,7 @@ extension Workspace {
         let content = RecordContent(
             document: try record.encoded(), files: tree, parents: [codeCommit],
             message: "git-ml run \(record.id): \(record.status.rawValue) \(record.name)\n\n\(record.command.joined(separator: " "))\n",
-            time: record.endTime ?? record.startTime)
+            time: record.endTime ?? record.startTime, sign: files.sign)
         let commit = try git { try ledger.write(.run, record.id, expecting: expected.map { .at($0) } ?? .absent) { _ in content } }
         PerfTrace.mark("record: tree and commit written")
         return commit

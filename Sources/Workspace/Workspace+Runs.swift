@@ -35,6 +35,8 @@ public struct RunRequest: Sendable {
     public var recordedWorkingDirectory: String?
     /// The job file as run (after `--set`), stored as `job.yaml` in the record.
     public var jobSpec: Data?
+    /// Sign the final record commit with the user's git signing set-up (`git ml run --sign`).
+    public var sign = false
 
     public init(command: [String], workingDirectory: String) {
         self.command = command
@@ -203,6 +205,7 @@ extension Workspace {
         files.logFile = live.logPath
         files.extraLogs = live.request.logFiles
         files.jobSpec = live.request.jobSpec
+        files.sign = live.request.sign
         var keepFolder = false
         do {
             record.outputs = try storeOutputs(live, requireAll: outcome.status == .completed, manifests: &files.manifests, progress: progress)

@@ -8,6 +8,8 @@ public struct JobRequest: Sendable {
     public var name: String?
     public var experiment: String?
     public var tags: [String: String] = [:]
+    /// Sign the final record commit (`git ml run --sign`).
+    public var sign = false
     public init(file: String) { self.file = file }
 }
 
@@ -83,6 +85,7 @@ public struct JobResolver {
         run.job = RunRecord.Job(file: plan.file, overrides: plan.overrides, code: plan.code, processes: processes.count,
                                 distribution: job.distribution?.type, timeoutSeconds: job.timeoutSeconds)
         run.jobSpec = plan.specText
+        run.sign = request.sign
         run.outputsFolder = codeDir + "/outputs"
         run.recordedWorkingDirectory = plan.code ?? ""
         run.collected = collected

@@ -35,11 +35,20 @@ public struct Lineage: Codable, Sendable {
 }
 
 /// What `git ml lineage` and `git ml audit` can start from.
-public enum LineageSubject: Sendable, Equatable {
+public enum LineageSubject: Sendable, Equatable, CustomStringConvertible {
     case model(name: String, version: String)
     case run(String)
     case data(sha256: String, name: String)
     case commit(String)
+
+    public var description: String {
+        switch self {
+        case .model(let name, let version): return "model \(name):\(version)"
+        case .run(let id): return "run \(id)"
+        case .data(let sha, let name): return "data \(name)" + (name.hasPrefix(sha.prefix(12)) ? "" : " (sha256 \(sha.prefix(12)))")
+        case .commit(let sha): return "commit \(sha.prefix(12))"
+        }
+    }
 }
 
 extension Workspace {
