@@ -13,8 +13,9 @@ public struct SignatureCheck: Codable, Sendable, Equatable {
     /// What the signing program said, for a signature that could not be checked.
     public var detail: String?
 
-    /// True for a signature git checked and trusts (G) or checked with a key of unknown validity (U).
-    public var isValid: Bool { code == "G" || code == "U" }
+    /// True for a signature git checked and trusts (G): for ssh, by a key that
+    /// `gpg.ssh.allowedSignersFile` allows for the committer; for OpenPGP, a trusted key.
+    public var isValid: Bool { code == "G" }
     public var isSigned: Bool { code != "N" }
 }
 

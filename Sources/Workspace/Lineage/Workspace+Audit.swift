@@ -171,7 +171,8 @@ struct Auditor {
             problem(link, "refs/ml/runs/\(id) is not in this repository (fetch the records: git ml pull)")
             return
         }
-        func read(_ commit: ObjectID) -> RunRecord? { try? workspace.readRecord(commit: commit, of: id) }
+        // Read as stored, whatever run it names: a ref pointing at another run's record is a finding here.
+        func read(_ commit: ObjectID) -> RunRecord? { try? workspace.readRecord(commit: commit) }
         guard let current = read(head) else {
             problem(link, "refs/ml/runs/\(id) points at \(head.short), which holds no readable run.json")
             return
