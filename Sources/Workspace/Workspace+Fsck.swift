@@ -26,7 +26,7 @@ public struct FsckReport: Sendable, Codable {
 }
 
 extension Workspace {
-    /// Re-hashes every stored object, parses every run record and data pointer, and
+    /// Re-hashes every stored object, parses every run record, model version and data pointer, and
     /// checks that every object a record, pointer or manifest names is present and intact.
     public func fsck(progress: (@Sendable (StoreProgress) -> Void)? = nil) throws -> FsckReport {
         let objects = try store.allObjects()
@@ -77,6 +77,15 @@ extension Workspace {
         }
         for asset in (try? listDataAssets()) ?? [] {
             need(asset.sha256, folder: asset.type == "uri_folder", for: "data asset \(asset.name):\(asset.version)")
+        }
+        // Model versions: a record that cannot be read, and the objects their files are.
+        for ref in (try? git({ try ledger.list(.modelVersion) })) ?? [] {
+            do {
+                let m = try readModel(commit: ref.commit)
+                need(m.artifact.sha256, folder: m.artifact.type == "uri_folder", for: "model \(m.reference)")
+            } catch {
+                damage.append(Damage(subject: "model \(ref.key.replacingOccurrences(of: "/", with: ":"))", problem: "\(error)"))
+            }
         }
         for (id, reason) in (try? unindexedRuns()) ?? [] {
             damage.append(Damage(subject: "run \(id)", problem: "left out of the query index (searches and listings do not show it): \(reason)"))

@@ -110,6 +110,12 @@ struct ModelRegistryTests {
         #expect(tagged["tags"] as? [String: String] == ["reviewed": "yes"])
         #expect(try repo.git("rev-parse", "refs/ml/models/churn/1^") != runCommit, "the change is chained to the first record")
         #expect(try repo.git("rev-parse", "refs/ml/models/churn/1^^") == runCommit)
+
+        // fsck checks model versions' objects too.
+        let pkl = (v2["artifact"] as! [String: Any])["sha256"] as! String
+        try FileManager.default.removeItem(atPath: repo.path(".git/ml/objects/sha256/\(pkl.prefix(2))/\(pkl.dropFirst(2))"))
+        let fsck = try repo.ml("fsck")
+        #expect(fsck.status != 0 && (fsck.stdout + fsck.stderr).contains("model churn:2"), "\(fsck.stdout)\(fsck.stderr)")
     }
 
     @Test("Azure ML model files register as written in the public examples; versions are immutable")

@@ -73,6 +73,8 @@ extension TrackingE2ETests {
             print("OUT latest", [(m.version, m.current_stage) for m in c.get_latest_versions("churn", stages=["Production"])])
             c.delete_model_version("churn", "1")
             print("OUT after delete", sorted(m.version for m in c.search_model_versions("name='churn'")))
+            v3 = c.create_model_version("churn", "runs:/\(id)/model", run_id="\(id)")
+            print("OUT runs source", v3.version, v3.source, sorted(m.version for m in c.search_model_versions(f"run_id = '\(id)'")))
 
             """
         let r = try exec([Self.python, "-c", script], cwd: repo.root, env: ["MLFLOW_TRACKING_URI": url])
@@ -92,6 +94,7 @@ extension TrackingE2ETests {
             "error RESOURCE_DOES_NOT_EXIST",
             "latest [('1', 'Production')]",
             "after delete ['2']",
+            "runs source 3 runs:/\(id)/model ['2', '3']",
         ], "\(r.stdout)\n\(r.stderr.suffix(3000))")
 
         // What the client did is git-ml's record: the alias's moves, the tags, the deleted version kept.

@@ -98,7 +98,7 @@ extension TrackingStore: RegistryBackend {
         } else if source.hasPrefix("runs:/") {
             let rest = source.dropFirst("runs:/".count)
             run = String(rest.prefix { $0 != "/" })
-            path = String(rest.dropFirst(run!.count))
+            path = String(rest.dropFirst(run!.count).drop { $0 == "/" })
         } else if source.hasPrefix("mlflow-artifacts:/") {
             let parts = source.dropFirst("mlflow-artifacts:/".count).split(separator: "/").map(String.init)
             guard parts.count >= 3, parts[2] == "artifacts" else {
