@@ -106,6 +106,22 @@ public final class Repository {
         return String(cString: value)
     }
 
+    /// A boolean from git config as git reads one (`true`, `yes`, `on`, `1`, a bare key, ...):
+    /// nil when unset; an error naming the value when it is not a boolean.
+    public func configBool(_ key: String) throws -> Bool? {
+        var config: OpaquePointer?
+        guard git_repository_config_snapshot(&config, handle) == 0 else { return nil }
+        defer { git_config_free(config) }
+        var value: Int32 = 0
+        let rc = git_config_get_bool(&value, config, key)
+        if rc == GIT_ENOTFOUND.rawValue { return nil }
+        guard rc == 0 else {
+            throw GitError(code: .invalid, operation: "read \(key)",
+                           message: "'\(configString(key) ?? "")' is not a boolean (true, false, yes, no, on, off, 1, 0)")
+        }
+        return value != 0
+    }
+
     /// Who the user is, from `user.name` / `user.email`, or nil when unset.
     public func configuredUser() -> Signature? {
         var sig: UnsafeMutablePointer<git_signature>?

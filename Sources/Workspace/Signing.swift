@@ -73,7 +73,8 @@ extension Workspace {
         }
     }
 
-    /// Fails, saying what to set, when `sign` could not work: no key for ssh, no program.
+    /// Fails, saying what to set, when signing could not work (no key for ssh, no program, a key
+    /// the program refuses): checked by signing a few bytes, before any work is done or record written.
     public func checkSigningSetup() throws {
         let format = repository.configString("gpg.format") ?? "openpgp"
         switch format {
@@ -90,6 +91,7 @@ extension Workspace {
         default:
             throw WorkspaceError(.invalidArgument, "cannot sign: gpg.format '\(format)' is not openpgp, x509 or ssh")
         }
+        _ = try signCommit(Data("git-ml: checking the signing set-up\n".utf8))
     }
 
     /// What git says of a commit's signature, checked with the user's keys and

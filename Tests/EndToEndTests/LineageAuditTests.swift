@@ -51,27 +51,30 @@ struct TwoHopChain {
         repo.path(".git/ml/objects/sha256/\(sha.prefix(2))/\(sha.dropFirst(2))")
     }
 
-    /// Rewrites `path` of a record commit with `edit`, as someone editing by hand would, and points `ref` at the result.
     func editRecord(_ ref: String, _ path: String, parents: [String]? = nil, _ edit: (String) -> String) throws {
-        let commit = try repo.git("rev-parse", ref)
-        let text = try repo.git("show", "\(commit):\(path)")
-        let file = repo.path(".git/edited.json")
-        try edit(text).write(toFile: file, atomically: true, encoding: .utf8)
-        let blob = try repo.git("hash-object", "-w", file)
-        let index = repo.path(".git/edit-index")
-        let env = ["GIT_INDEX_FILE": index]
-        for args in [["read-tree", commit], ["update-index", "--cacheinfo", "100644,\(blob),\(path)"]] {
-            let r = try exec(["git"] + args, cwd: repo.root, env: env)
-            guard r.status == 0 else { throw TestFailure("git \(args): \(r.stderr)") }
-        }
-        let tree = try exec(["git", "write-tree"], cwd: repo.root, env: env).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-        let ps = try parents ?? repo.git("log", "-1", "--format=%P", commit).split(separator: " ").map(String.init)
-        let edited = try repo.git(["commit-tree", tree, "-m", "edited by hand"] + ps.flatMap { ["-p", $0] })
-        try repo.git("update-ref", ref, edited)
+        try repo.editRecord(ref, path, parents: parents, edit)
     }
 }
 
 extension TestRepo {
+    /// Rewrites `file` of a record commit with `edit`, as someone editing by hand would, and points `ref` at the result.
+    func editRecord(_ ref: String, _ file: String, parents: [String]? = nil, _ edit: (String) -> String) throws {
+        let commit = try git("rev-parse", ref)
+        let text = try git("show", "\(commit):\(file)")
+        let edited = path(".git/edited.json")
+        try edit(text).write(toFile: edited, atomically: true, encoding: .utf8)
+        let blob = try git("hash-object", "-w", edited)
+        let env = ["GIT_INDEX_FILE": path(".git/edit-index")]
+        for args in [["read-tree", commit], ["update-index", "--cacheinfo", "100644,\(blob),\(file)"]] {
+            let r = try exec(["git"] + args, cwd: root, env: env)
+            guard r.status == 0 else { throw TestFailure("git \(args): \(r.stderr)") }
+        }
+        let tree = try exec(["git", "write-tree"], cwd: root, env: env).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let ps = try parents ?? git("log", "-1", "--format=%P", commit).split(separator: " ").map(String.init)
+        let made = try git(["commit-tree", tree, "-m", "edited by hand"] + ps.flatMap { ["-p", $0] })
+        try git("update-ref", ref, made)
+    }
+
     @discardableResult
     func git(_ args: [String]) throws -> String {
         let r = try exec(["git"] + args, cwd: root)
@@ -194,6 +197,18 @@ struct LineageAuditTests {
         try broken(e, "model churn:1 <- run \(e.train): the model's files are not artifacts/outputs/model of run \(e.train)")
     }
 
+    @Test("a model registered from a folder in a repository that has its own model.json: its history stops at its registration")
+    func folderModelBesideModelJSON() throws {
+        let repo = try TestRepo(files: ["model.json": "{\"name\": \"the project's own file\"}\n", "m/model.pkl": "w"])
+        #expect(try repo.ml("model", "register", "churn", "--from", "m").status == 0)
+        #expect(try repo.ml("model", "tag", "churn:1", "a=b").status == 0)
+        let r = try repo.ml("audit", "churn:1", "--verify", "--json")
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+        let links = (try json(r) as! [String: Any])["links"] as! [[String: Any]]
+        #expect(links.map { $0["name"] as! String }.contains { $0.hasPrefix("model churn:1 <- commit ") })
+        #expect(try repo.git("rev-parse", "refs/ml/models/churn/1^^") == (try repo.git("rev-parse", "HEAD")))
+    }
+
     @Test("a signed model version is verified with an ssh key made here; ml.requireSignedModels refuses unsigned ones")
     func signedModels() throws {
         let c = try TwoHopChain()
@@ -220,7 +235,8 @@ struct LineageAuditTests {
         #expect(run.status == 0, "\(run.stderr)")
         #expect(try exec(["git", "verify-commit", "refs/ml/runs/\(try #require(runID(from: run.stderr)))"], cwd: c.repo.root).status == 0)
 
-        try c.repo.git("config", "ml.requireSignedModels", "true")
+        // Any boolean git reads as true turns it on.
+        try c.repo.git("config", "ml.requireSignedModels", "yes")
         #expect(try c.repo.ml("audit", "churn:2").status == 0)
         let unsigned = try c.repo.ml("audit", "churn:1")
         #expect(unsigned.status == 1 && unsigned.stderr.contains("ml.requireSignedModels is set and the registration"), "\(unsigned.stderr)")

@@ -259,6 +259,21 @@ struct ModelRegistryTests {
             #expect(r.status != 0 && r.stderr.contains(expected), "\(args): \(r.stderr)")
         }
         #expect(try repo.git("for-each-ref", "refs/ml/models/").isEmpty)
+        // A signing set-up that cannot work is refused before any record is written.
+        try repo.git("config", "gpg.format", "ssh")
+        try repo.git("config", "user.signingkey", repo.path("no-such-key.pub"))
+        let unsigned = try repo.ml("model", "register", "churn", "--run", "latest", "--path", "outputs/model", "--sign")
+        #expect(unsigned.status != 0 && unsigned.stderr.contains("user.signingkey names"), "\(unsigned.stderr)")
+        try repo.write("key.pub", "not a key\n")
+        try repo.git("config", "user.signingkey", repo.path("key.pub"))
+        let refused = try repo.ml("model", "register", "churn", "--run", "latest", "--path", "outputs/model", "--sign")
+        #expect(refused.status != 0 && refused.stderr.contains("cannot sign with ssh-keygen"), "\(refused.stderr)")
+        #expect(try repo.git("for-each-ref", "refs/ml/models/", "refs/ml/registered-models/").isEmpty)
+        // Names git cannot hold as refs.
+        for bad in ["churn.", "churn.lock", "a..b", ".hidden"] {
+            let r = try repo.ml("model", "register", bad, "--run", "latest", "--path", "outputs/model")
+            #expect(r.status != 0 && r.stderr.contains("model name"), "\(bad): \(r.stderr)")
+        }
     }
 
     @Test("job inputs of model types name registered versions")

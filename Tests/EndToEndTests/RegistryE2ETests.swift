@@ -11,6 +11,7 @@ extension TrackingE2ETests {
             from sklearn.linear_model import LogisticRegression
             X = np.array([[0.0], [1.0], [2.0], [3.0]]); y = [0, 0, 1, 1]
             with mlflow.start_run():
+                mlflow.log_param("C", "1.0")
                 mlflow.log_metric("acc", 0.75)
                 info = mlflow.sklearn.log_model(LogisticRegression().fit(X, y), name="model", registered_model_name="churn",
                                                 input_example=X[:2], serialization_format="cloudpickle")
@@ -75,6 +76,9 @@ extension TrackingE2ETests {
             print("OUT after delete", sorted(m.version for m in c.search_model_versions("name='churn'")))
             v3 = c.create_model_version("churn", "runs:/\(id)/model", run_id="\(id)")
             print("OUT runs source", v3.version, v3.source, sorted(m.version for m in c.search_model_versions(f"run_id = '\(id)'")))
+            copy = c.copy_model_version("models:/churn/2", "churn-copy")
+            print("OUT copy", copy.name, copy.version, copy.source, copy.run_id == "\(id)")
+            print("OUT ordered", [m.version for m in c.search_model_versions("name='churn'", order_by=["version_number ASC"])])
 
             """
         let r = try exec([Self.python, "-c", script], cwd: repo.root, env: ["MLFLOW_TRACKING_URI": url])
@@ -95,15 +99,33 @@ extension TrackingE2ETests {
             "latest [('1', 'Production')]",
             "after delete ['2']",
             "runs source 3 runs:/\(id)/model ['2', '3']",
+            "copy churn-copy 1 models:/churn/2 True",
+            "ordered ['2', '3']",
         ], "\(r.stdout)\n\(r.stderr.suffix(3000))")
 
         // What the client did is git-ml's record: the alias's moves, the tags, the deleted version kept.
         let log = try json(try repo.ml("model", "alias", "log", "churn", "champion", "--json")) as! [[String: Any]]
         #expect(log.map { $0["version"] as? String } == [nil, "2"])
         let v2 = try json(try repo.ml("model", "show", "churn:2", "--json")) as! [String: Any]
+        #expect(try repo.git("rev-parse", "refs/ml/models/churn-copy/1^") == (v2["source"] as? [String: Any])?["run_commit"] as? String,
+                "a copy has the original's parent: the run record it came from")
         #expect(v2["tags"] as? [String: String] == ["validated": "yes"] && v2["description"] as? String == "second")
         // MLflow 3's client finds no MLmodel among the run's own artifacts and names the logged model instead.
         #expect(((v2["source"] as? [String: Any])?["uri"] as? String)?.hasPrefix("models:/m-\(id)-") == true)
         #expect(try repo.git("show", "refs/ml/models/churn/1:model.json").contains("\"deleted\" : true"))
+
+        // A deleted version keeps its lineage and audit.
+        let lineage = try json(try repo.ml("lineage", "run:" + id, "--downstream", "--json")) as! [String: Any]
+        #expect((lineage["downstream"] as! [String]).contains("model:churn:1"))
+        let audit = try repo.ml("audit", "churn:1", "--verify")
+        #expect(audit.status == 0, "\(audit.stdout)\(audit.stderr)")
+        // The run's final record edited by hand: churn:2, registered from the ended run, names the
+        // params it was made with; churn:1, registered while the run went on, its command and start.
+        try repo.editRecord("refs/ml/runs/\(id)", "run.json") { $0.replacingOccurrences(of: "\"C\" : \"1.0\"", with: "\"C\" : \"9.0\"") }
+        let tampered = try repo.ml("audit", "churn:2")
+        #expect(tampered.status == 1 && tampered.stderr.contains("which changes params"), "\(tampered.stderr)")
+        try repo.editRecord("refs/ml/runs/\(id)", "run.json") { $0.replacingOccurrences(of: "train.py", with: "other.py") }
+        let moved = try repo.ml("audit", "churn:1")
+        #expect(moved.status == 1 && moved.stderr.contains("which changes command"), "\(moved.stderr)")
     }
 }

@@ -46,7 +46,7 @@ public struct JobResolver {
                 inputRecords.append(.init(name: name, type: type, path: asset.path, asset: reference,
                                           sha256: asset.sha256, size: asset.size, files: asset.files))
             case .model(let model, let reference):
-                fileName = model.artifact.fileName ?? model.name
+                fileName = model.artifact.restoredFileName
                 inputRecords.append(.init(name: name, type: type, path: reference, asset: "azureml:" + model.reference,
                                           sha256: model.artifact.sha256, size: model.artifact.size, files: model.artifact.files))
             }

@@ -124,13 +124,20 @@ public struct ModelRegistryAPI<Store: RegistryBackend>: RouteGroup {
                 throw MLflowError(.invalidParameterValue, "Invalid value for max_results: it must be at most 200000, got \(max)")
             }
             let name = filter.equality("name")
-            let versions = try await store.modelVersions(name: name).filter { v in
+            var versions = try await store.modelVersions(name: name).filter { v in
                 let m = v.entry.model
                 return filter.matches(["name": m.name, "run_id": m.source.run ?? "", "source_path": m.source.uri ?? "",
                                        "version_number": m.version], tags: m.tags)
-            }.sorted { a, b in
-                let (x, y) = (a.entry.model, b.entry.model)
-                return (x.updated ?? x.created, y.name, Int(y.version) ?? 0) > (y.updated ?? y.created, x.name, Int(x.version) ?? 0)
+            }
+            // MLflow's default: last_updated_timestamp DESC, name ASC, version_number DESC; order_by keys first.
+            let orders = try (r.order_by?.values ?? []).map { try VersionOrder($0) }
+            versions.sort { a, b in
+                for o in orders + [VersionOrder(key: "last_updated_timestamp", descending: true), VersionOrder(key: "name", descending: false),
+                                   VersionOrder(key: "version_number", descending: true)] {
+                    let c = o.compare(a.entry.model, b.entry.model)
+                    if c != .orderedSame { return c == .orderedAscending }
+                }
+                return false
             }
             return try page(versions.map(encode), key: "model_versions", size: max, token: r.page_token)
         }
@@ -147,6 +154,43 @@ public struct ModelRegistryAPI<Store: RegistryBackend>: RouteGroup {
             _ = try await store.updateModelVersion(name: try r.requireName(), version: try r.requireVersion()) { $0.tags[key] = nil }
             return [:]
         }
+    }
+}
+
+/// One `order_by` clause of a model version search: `name`, `version_number`, `creation_timestamp`,
+/// `last_updated_timestamp`, `current_stage`, `source`, `run_id`, then `ASC` or `DESC`.
+struct VersionOrder {
+    let key: String
+    let descending: Bool
+
+    init(key: String, descending: Bool) { self.key = key; self.descending = descending }
+
+    init(_ text: String) throws {
+        let parts = text.split(separator: " ", omittingEmptySubsequences: true)
+        let keys = ["name", "version_number", "creation_timestamp", "last_updated_timestamp", "timestamp", "current_stage", "source", "run_id"]
+        guard let first = parts.first, keys.contains(String(first)), parts.count <= 2,
+              parts.count == 1 || ["ASC", "DESC"].contains(parts[1].uppercased()) else {
+            throw MLflowError(.invalidParameterValue, "Invalid order_by clause '\(text)': use one of \(keys.joined(separator: ", ")), then ASC or DESC")
+        }
+        key = first == "timestamp" ? "last_updated_timestamp" : String(first)
+        descending = parts.count == 2 && parts[1].uppercased() == "DESC"
+    }
+
+    /// Ascending comparison, turned over for DESC.
+    func compare(_ a: ModelVersion, _ b: ModelVersion) -> ComparisonResult {
+        func cmp<T: Comparable>(_ x: T, _ y: T) -> ComparisonResult { x < y ? .orderedAscending : x > y ? .orderedDescending : .orderedSame }
+        let c: ComparisonResult
+        switch key {
+        case "name": c = cmp(a.name, b.name)
+        case "version_number": c = cmp(Int(a.version) ?? 0, Int(b.version) ?? 0)
+        case "creation_timestamp": c = cmp(a.created, b.created)
+        case "last_updated_timestamp": c = cmp(a.updated ?? a.created, b.updated ?? b.created)
+        case "current_stage": c = cmp(a.stage ?? "None", b.stage ?? "None")
+        case "source": c = cmp(a.source.uri ?? "", b.source.uri ?? "")
+        default: c = cmp(a.source.run ?? "", b.source.run ?? "")
+        }
+        guard descending else { return c }
+        return c == .orderedAscending ? .orderedDescending : c == .orderedDescending ? .orderedAscending : .orderedSame
     }
 }
 
@@ -183,7 +227,7 @@ func encode(_ v: ModelVersionView) -> [String: Any] {
     var out: [String: Any] = [
         "name": m.name, "version": m.version, "creation_timestamp": ms(m.created), "last_updated_timestamp": ms(m.updated ?? m.created),
         "current_stage": m.stage ?? "None", "status": "READY", "run_link": "",
-        "source": m.source.uri ?? m.source.folder.map { "file://" + $0 } ?? "",
+        "source": m.source.uri ?? m.source.folder.map { "file://" + ($0.hasPrefix("/") ? $0 : v.workTree + "/" + $0) } ?? "",
         "tags": m.tags.sorted { $0.key < $1.key }.map { ["key": $0.key, "value": $0.value] },
         "aliases": v.entry.aliases, "user_id": m.user,
     ]

@@ -34,20 +34,30 @@ public struct RegisteredModelView: Sendable {
 public struct ModelVersionView: Sendable {
     public var entry: ModelEntry
     public var experimentID: String?
+    /// The work tree's top, for a folder source's `file://` URI.
+    public var workTree: String = ""
 }
 
 extension TrackingStore: RegistryBackend {
+    /// A workspace call whose errors become the registry's: a missing model, version or run is
+    /// RESOURCE_DOES_NOT_EXIST (404), other bad input INVALID_PARAMETER_VALUE (400); only a
+    /// failure to read or write storage is INTERNAL_ERROR.
     func registryCall<T>(_ body: () throws -> T) throws -> T {
-        do { return try mapped(body) } catch let e as MLflowError where e.code == .invalidParameterValue
-            && (e.message.hasPrefix("no model named") || e.message.hasPrefix("no registered model")
-                || e.message.contains(" has no version ") || e.message.contains(" was deleted")) {
-            throw MLflowError(.resourceDoesNotExist, e.message)
+        do { return try body() } catch let e as WorkspaceError {
+            switch e.code {
+            case .invalidArgument, .badConfig:
+                let missing = e.message.hasPrefix("no model named") || e.message.hasPrefix("no registered model")
+                    || e.message.contains(" has no version ") || e.message.contains(" was deleted")
+                throw MLflowError(missing ? .resourceDoesNotExist : .invalidParameterValue, e.message)
+            case .unknownRun, .ambiguousRun, .damaged: throw MLflowError(.resourceDoesNotExist, e.message)
+            default: throw MLflowError(.internalError, e.message)
+            }
         }
     }
 
     public func createRegisteredModel(name: String, description: String?, tags: [String: String]) throws -> RegisteredModelView {
         do {
-            let model = try mapped { try workspace.createRegisteredModel(name: name, description: description, tags: tags) }
+            let model = try registryCall { try workspace.createRegisteredModel(name: name, description: description, tags: tags) }
             return RegisteredModelView(model: model, aliases: [], latest: [])
         } catch let e as MLflowError where e.message.hasSuffix("exists already") {
             throw MLflowError(.resourceAlreadyExists, "Registered Model (name=\(name)) already exists.")
@@ -55,7 +65,7 @@ extension TrackingStore: RegistryBackend {
     }
 
     public func registeredModel(_ name: String) throws -> RegisteredModelView {
-        guard let model = try mapped({ try workspace.registeredModel(name) }) else {
+        guard let model = try registryCall({ try workspace.registeredModel(name) }) else {
             throw MLflowError(.resourceDoesNotExist, "Registered Model with name=\(name) not found")
         }
         return try view(of: model)
@@ -66,12 +76,12 @@ extension TrackingStore: RegistryBackend {
         // MLflow's latest_versions: the newest version of each stage.
         var latest: [String: ModelVersionView] = [:]
         for v in versions { latest[v.entry.model.stage ?? "None"] = v }
-        return RegisteredModelView(model: model, aliases: try mapped { try workspace.modelAliases(name: model.name) },
+        return RegisteredModelView(model: model, aliases: try registryCall { try workspace.modelAliases(name: model.name) },
                                    latest: latest.values.sorted { Int($0.entry.model.version) ?? 0 < Int($1.entry.model.version) ?? 0 })
     }
 
     public func registeredModels() throws -> [RegisteredModelView] {
-        try mapped { try workspace.registeredModels() }.map { try view(of: $0) }
+        try registryCall { try workspace.registeredModels() }.map { try view(of: $0) }
     }
 
     public func updateRegisteredModel(_ name: String, change: @escaping @Sendable (inout RegisteredModel) -> Void) throws -> RegisteredModelView {
@@ -88,13 +98,18 @@ extension TrackingStore: RegistryBackend {
     /// `runs:/RUN/PATH`, or `mlflow-artifacts:/EXP/RUN/artifacts/PATH`.
     public func createModelVersion(name: String, source: String, runID: String?, modelID: String?, description: String?,
                                    tags: [String: String]) throws -> ModelVersionView {
-        guard try mapped({ try workspace.registeredModel(name) }) != nil else {
+        guard try registryCall({ try workspace.registeredModel(name) }) != nil else {
             throw MLflowError(.resourceDoesNotExist, "Registered Model with name=\(name) not found")
         }
         var run = runID, path = "", logged: String?
         if source.hasPrefix("models:/m-") || (modelID?.hasPrefix("m-") == true && source.hasPrefix("models:/")) {
             let model = try loggedModel(modelID ?? String(source.dropFirst("models:/".count)))
             run = model.runID; path = model.folder; logged = model.id
+        } else if source.hasPrefix("models:/"), let ref = ModelReference.parse(source) {
+            // Another registered version (MLflow's copy_model_version): the same bytes and source under this name.
+            let original = try registryCall { try workspace.model(ref) }
+            let draft = ModelDraft(name: name, type: original.model.type, description: description?.isEmpty == true ? nil : description, tags: tags)
+            return versionView(try registryCall { try workspace.copyModel(original, as: draft, uri: source) })
         } else if source.hasPrefix("runs:/") {
             let rest = source.dropFirst("runs:/".count)
             run = String(rest.prefix { $0 != "/" })
@@ -116,11 +131,11 @@ extension TrackingStore: RegistryBackend {
         let entry = try registryCall {
             try workspace.registerModel(draft, run: run, artifactPath: clean, uri: source, loggedModel: logged)
         }
-        return ModelVersionView(entry: entry, experimentID: try? self.view(run).experimentID)
+        return ModelVersionView(entry: entry, experimentID: try? self.view(run).experimentID, workTree: workspace.workTree)
     }
 
     func versionView(_ entry: ModelEntry) -> ModelVersionView {
-        ModelVersionView(entry: entry, experimentID: entry.model.source.run.flatMap { try? self.view($0).experimentID })
+        ModelVersionView(entry: entry, experimentID: entry.model.source.run.flatMap { try? self.view($0).experimentID }, workTree: workspace.workTree)
     }
 
     static func checkVersion(_ version: String) throws {
@@ -132,15 +147,15 @@ extension TrackingStore: RegistryBackend {
     public func modelVersion(name: String, version: String) throws -> ModelVersionView {
         try Self.checkVersion(version)
         do {
-            return versionView(try mapped { try workspace.model(ModelReference(name: name, selector: .version(version))) })
+            return versionView(try registryCall { try workspace.model(ModelReference(name: name, selector: .version(version))) })
         } catch let e as MLflowError where e.code == .invalidParameterValue {
             throw MLflowError(.resourceDoesNotExist, "Model Version (name=\(name), version=\(version)) not found")
         }
     }
 
     public func modelVersions(name: String?) throws -> [ModelVersionView] {
-        if let name, try mapped({ try workspace.registeredModel(name) }) == nil { return [] }
-        return try mapped { try workspace.listModels(name: name) }.map(versionView)
+        if let name, try registryCall({ try workspace.registeredModel(name) }) == nil { return [] }
+        return try registryCall { try workspace.listModels(name: name) }.map(versionView)
     }
 
     public func updateModelVersion(name: String, version: String, change: @escaping @Sendable (inout ModelVersion) throws -> Void) throws -> ModelVersionView {
@@ -177,14 +192,14 @@ extension TrackingStore: RegistryBackend {
     public func deleteAlias(name: String, alias: String) throws {
         _ = try registeredModel(name)
         // MLflow: a missing alias is not an error.
-        guard try mapped({ try workspace.modelAliases(name: name) }).contains(where: { $0.alias == alias }) else { return }
+        guard try registryCall({ try workspace.modelAliases(name: name) }).contains(where: { $0.alias == alias }) else { return }
         try registryCall { try workspace.removeModelAlias(name: name, alias: alias) }
     }
 
     public func modelVersion(name: String, alias: String) throws -> ModelVersionView {
         _ = try registeredModel(name)
         do {
-            return versionView(try mapped { try workspace.model(ModelReference(name: name, selector: .alias(alias))) })
+            return versionView(try registryCall { try workspace.model(ModelReference(name: name, selector: .alias(alias))) })
         } catch let e as MLflowError where e.code == .invalidParameterValue {
             throw MLflowError(.invalidParameterValue, "Registered model alias \(alias) not found.")
         }

@@ -111,7 +111,10 @@ struct Ledger {
         var out = [commit]
         guard kind.chainsHistory else { return out }
         while let previous = try repository.readCommit(commit).parents.last, out.count < 100_000 {
-            guard try repository.readFile(in: try repository.readCommit(previous).tree, path: kind.document) != nil else { break }
+            // A record commit holds the kind's document and was written by git-ml (its message
+            // says so); a code commit that happens to hold a file of that name is a declared parent.
+            let info = try repository.readCommit(previous)
+            guard info.message.hasPrefix("git-ml "), try repository.readFile(in: info.tree, path: kind.document) != nil else { break }
             out.append(previous)
             commit = previous
         }
@@ -159,7 +162,9 @@ struct Ledger {
             if content.sign && signer == nil {
                 throw WorkspaceError(.invalidArgument, "cannot sign the \(kind) record: no signer", hint: "set user.signingkey in git config")
             }
-            let commit = try repository.createCommit(tree: tree, parents: parents, message: content.message,
+            // Every record's message starts with `git-ml `: `history` tells records from code commits by it.
+            let message = content.message.hasPrefix("git-ml ") ? content.message : "git-ml \(kind) \(key): " + content.message
+            let commit = try repository.createCommit(tree: tree, parents: parents, message: message,
                                                      author: author, time: content.time, signer: content.sign ? signer : nil)
             do {
                 try repository.updateReference(ref, to: commit, expected: current, message: "git-ml: \(kind) \(key)")

@@ -57,6 +57,7 @@ struct Auditor {
     /// Objects to check, each with the links that rely on it and what it is to them.
     var objects: [ContentID: [(link: Int, what: String)]] = [:]
     var auditedRuns: Set<String> = []
+    var auditedModels: Set<String> = []
     var depth = 0
 
     init(workspace: Workspace) { self.workspace = workspace }
@@ -107,6 +108,7 @@ struct Auditor {
     // MARK: model
 
     mutating func model(name: String, version: String) throws {
+        auditedModels.insert("\(name):\(version)")
         let key = name + "/" + version
         guard let head = try workspace.git({ try workspace.ledger.head(.modelVersion, key) }) else {
             throw WorkspaceError(.invalidArgument, "model \(name):\(version) is not registered here", hint: "git ml model list shows what is")
@@ -126,6 +128,9 @@ struct Auditor {
                                  .init(key: "registered", value: "\(Timestamps.format(m.created)) by \(m.user) on \(m.host)"),
                                  .init(key: "bytes", value: "\(m.artifact.type), \(m.artifact.files) file(s), \(m.artifact.size) bytes, sha256 \(m.artifact.sha256)"),
                                  .init(key: "signature", value: signature(first.hex))]
+        if !m.artifact.hasSafeFileName {
+            problem(link, "the record's file name '\(ModelNames.printable(m.artifact.fileName ?? ""))' is not one plain name (it is restored as 'model')")
+        }
         if m.name != name || m.version != version {
             problem(link, "the record at refs/ml/models/\(key) says it is \(m.name):\(m.version)")
         }
@@ -133,7 +138,12 @@ struct Auditor {
         for (i, r) in records.enumerated().dropLast() where r.artifact != m.artifact || r.source != m.source || r.type != m.type || r.name != m.name {
             problem(link, "record \(history[i].short) changed the version's \(r.artifact != m.artifact ? "bytes" : r.source != m.source ? "source" : "identity") after it was registered (first record \(first.short))")
         }
-        if workspace.repository.configString("ml.requireSignedModels")?.lowercased() == "true" {
+        let required: Bool
+        do { required = try workspace.repository.configBool("ml.requireSignedModels") ?? false } catch {
+            required = true
+            problem(link, "ml.requireSignedModels: \(error); signatures are checked as if it were true")
+        }
+        if required {
             let check = (try? workspace.signatureCheck(first.hex)) ?? SignatureCheck(status: "cannot check", code: "E")
             if !check.isValid {
                 problem(link, "ml.requireSignedModels is set and the registration (record \(first.short)) is \(check.isSigned ? "signed, but the signature is \(check.status)" + (check.detail.map { ": \($0)" } ?? "") : "not signed")")
@@ -243,14 +253,23 @@ struct Auditor {
 
         // Inputs, and the runs that produced them.
         var upstream: [String] = []
+        var modelInputs: [(name: String, version: String, link: Int)] = []
         for input in record.inputs ?? [] {
             guard let sha = input.sha256 else { continue }
             let i = add("run \(id) <- input \(input.name)", [("type", input.type), ("from", input.asset ?? input.path), ("sha256", sha),
                                                              ("size", input.size.map { "\($0) bytes" + (input.files.map { ", \($0) file(s)" } ?? "") })])
             expect(sha, type: input.files != nil || input.type == "uri_folder" ? "uri_folder" : "uri_file", what: "input \(input.name) of run \(id)", link: i)
-            for producer in (try? producers(of: sha)) ?? [] where producer != id {
-                links[i].evidence.append(.init(key: "produced by", value: "run \(producer)"))
-                upstream.append(producer)
+            if input.type.hasSuffix("_model"), let asset = input.asset, let ref = ModelReference.parse(asset), case .version(let v) = ref.selector {
+                links[i].evidence.append(.init(key: "model version", value: "\(ref.name):\(v)"))
+                modelInputs.append((ref.name, v, i))
+            }
+            do {
+                for producer in try producers(of: sha) where producer != id {
+                    links[i].evidence.append(.init(key: "produced by", value: "run \(producer)"))
+                    upstream.append(producer)
+                }
+            } catch {
+                problem(i, "the runs that produced it cannot be looked up: \(error)")
             }
         }
         // Outputs.
@@ -258,7 +277,12 @@ struct Auditor {
             let l = add("run \(id) -> output \(o.name)", [("type", o.type), ("sha256", o.sha256), ("size", "\(o.size) bytes, \(o.files) file(s)")])
             expect(o.sha256, type: o.type, what: "output \(o.name) of run \(id)", link: l)
         }
-        // Then the runs that produced the inputs, each with its own chain.
+        // Then the model versions and runs the inputs came from, each with its own chain.
+        for m in modelInputs where auditedModels.insert("\(m.name):\(m.version)").inserted {
+            do { try self.model(name: m.name, version: m.version) } catch {
+                problem(m.link, "model \(m.name):\(m.version), which the run read, cannot be audited: \(error)")
+            }
+        }
         for producer in upstream { try self.run(producer, madeAt: nil, for: nil) }
     }
 
@@ -270,7 +294,14 @@ struct Auditor {
         if a.startTime != b.startTime { out.append("start time") }
         if a.user != b.user || a.host != b.host { out.append("user") }
         if a.job != b.job { out.append("job") }
-        if madeWhileRunning { return out }
+        if madeWhileRunning {
+            // What the running record held already may not change either: its inputs and
+            // environment (stored before the command started) and the params logged so far.
+            if let inputs = a.inputs, inputs.contains(where: { $0.sha256 != nil }), inputs != b.inputs { out.append("inputs") }
+            if a.environment != nil, a.environment != b.environment { out.append("environment") }
+            if a.params.contains(where: { b.params[$0.key] != $0.value }) { out.append("params") }
+            return out
+        }
         if a.status != b.status || a.exitCode != b.exitCode { out.append("status") }
         if a.endTime != b.endTime { out.append("end time") }
         if a.inputs != b.inputs { out.append("inputs") }
@@ -334,9 +365,13 @@ struct Auditor {
         let link = add("data \(name)", [("sha256", sha)])
         let folder = (ContentID(hex: sha).flatMap { try? workspace.store.manifest($0) }) != nil
         expect(sha, type: folder ? "uri_folder" : "uri_file", what: "data \(name)", link: link)
-        for producer in (try? producers(of: sha)) ?? [] {
-            links[link].evidence.append(.init(key: "produced by", value: "run \(producer)"))
-            try? run(producer, madeAt: nil, for: nil)
+        do {
+            for producer in try producers(of: sha) {
+                links[link].evidence.append(.init(key: "produced by", value: "run \(producer)"))
+                try run(producer, madeAt: nil, for: nil)
+            }
+        } catch {
+            problem(link, "the runs that produced it cannot be looked up: \(error)")
         }
     }
 

@@ -57,6 +57,12 @@ extension Workspace {
     /// path it describes), a run (id, prefix, name, `latest`), a commit.
     public func lineageSubject(_ text: String) throws -> LineageSubject {
         func model(_ t: String) throws -> LineageSubject {
+            // A version named exactly may be a deleted one: its lineage and audit still hold.
+            if let ref = ModelReference.parse(t), case .version(let v) = ref.selector {
+                try Self.checkModelName(ref.name)
+                let e = try modelEntry(name: ref.name, version: v, includeDeleted: true)
+                return .model(name: e.model.name, version: e.model.version)
+            }
             let e = try self.model(t)
             return .model(name: e.model.name, version: e.model.version)
         }
@@ -183,6 +189,12 @@ struct LineageWalker {
 
     mutating func link(_ from: String, _ to: String, _ label: String) { edges.insert(.init(from: from, to: to, label: label)) }
 
+    /// A model node's version, deleted ones too (they stay in the lineage of what used them).
+    func modelEntry(_ key: String) throws -> ModelEntry {
+        let colon = key.lastIndex(of: ":")!
+        return try workspace.modelEntry(name: String(key[..<colon]), version: String(key[key.index(after: colon)...]), includeDeleted: true)
+    }
+
     mutating func allModels() throws -> [ModelEntry] {
         if let models { return models }
         let all = try workspace.listModels(includeDeleted: true)
@@ -223,7 +235,7 @@ struct LineageWalker {
         var out: [String] = []
         switch kind {
         case "model":
-            let e = try workspace.model(key)
+            let e = try modelEntry(key)
             if let run = e.model.source.run {
                 let r = try runNode(run)
                 link(r, node, "registered from " + [e.model.source.output, e.model.source.path].compactMap { $0 }.joined(separator: "/"))
@@ -334,7 +346,7 @@ struct LineageWalker {
                 out.append(n)
             }
         case "model":
-            let e = try workspace.model(key)
+            let e = try modelEntry(key)
             try consumers(of: e.model.artifact.sha256, from: node)
         default: break
         }

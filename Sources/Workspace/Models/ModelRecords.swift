@@ -21,6 +21,16 @@ public struct ModelVersion: Codable, Sendable, Equatable {
         /// A file model's name (`model.pkl`), the name it is restored under.
         public var fileName: String?
         enum CodingKeys: String, CodingKey { case type, sha256, size, files, fileName = "file_name" }
+
+        /// True when `file_name` is one plain name: records come from other clones, and a
+        /// name such as `../../.bashrc` must never decide where bytes are written.
+        public var hasSafeFileName: Bool {
+            guard let n = fileName else { return true }
+            return !n.isEmpty && n != "." && n != ".." && !n.contains("/") && !n.contains("\0")
+        }
+
+        /// The name a file model is restored under: its `file_name` when that is safe, else `model`.
+        public var restoredFileName: String { hasSafeFileName ? fileName ?? "model" : "model" }
     }
 
     /// Where the bytes came from.

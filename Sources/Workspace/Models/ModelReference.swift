@@ -56,7 +56,7 @@ public struct ModelReference: Sendable, Equatable, CustomStringConvertible {
 /// Azure ML accepts for an asset name.
 enum ModelNames {
     /// Letters, digits, `-`, `_` and `.`, starting with a letter or digit, at most 255
-    /// characters, never `..` nor ending in `.lock` (git refuses such refs).
+    /// characters, never `..` nor ending in `.` or `.lock` (git refuses such refs).
     static func problem(with name: String, what: String) -> String? {
         guard !name.isEmpty else { return "\(what) is empty" }
         if let bad = name.first(where: { !($0.isASCII && ($0.isLetter || $0.isNumber)) && !"-_.".contains($0) }) {
@@ -68,6 +68,7 @@ enum ModelNames {
         }
         if name.contains("..") { return "\(what) '\(name)' holds '..', which a git ref cannot hold" }
         if name.hasSuffix(".lock") { return "\(what) '\(name)' ends in '.lock', which a git ref cannot" }
+        if name.hasSuffix(".") { return "\(what) '\(name)' ends in '.', which a git ref cannot" }
         if name.count > 255 { return "\(what) is longer than 255 characters" }
         return nil
     }

@@ -112,6 +112,17 @@ extension Workspace {
         return try writeModel(draft, artifact: artifact, source: source, parent: commit)
     }
 
+    /// Registers the bytes of another version under `draft.name` (MLflow's `copy_model_version`,
+    /// `register_model("models:/NAME/VERSION", ...)`): the same artifact and source, the same parent.
+    public func copyModel(_ original: ModelEntry, as draft: ModelDraft, uri: String) throws -> ModelEntry {
+        try Self.checkModelName(draft.name)
+        let first = try git { try ledger.history(.modelVersion, original.model.name + "/" + original.model.version) }.last
+        let parent = try first.flatMap { c in try git { try repository.readCommit(c) }.parents.first }
+        var source = original.model.source
+        source.uri = uri
+        return try writeModel(draft, artifact: original.model.artifact, source: source, parent: parent)
+    }
+
     /// Registers a file or folder on disk as the next version of `draft.name`.
     public func registerModel(_ draft: ModelDraft, from given: String, progress: (@Sendable (StoreProgress) -> Void)? = nil) throws -> ModelEntry {
         try Self.checkModelName(draft.name)
@@ -212,6 +223,8 @@ extension Workspace {
             content.sign = draft.sign
             return content
         }
+        // A signing set-up that cannot work is found before anything is written.
+        if draft.sign { try checkSigningSetup() }
         try ensureRegisteredModel(draft.name)
         if let version = draft.version {
             guard !version.isEmpty, ModelNames.problem(with: version, what: "version") == nil else {
@@ -356,7 +369,8 @@ extension Workspace {
         case .version(let v):
             return try modelEntry(name: reference.name, version: v)
         case .latest:
-            guard let latest = try listModels(name: reference.name).last else {
+            // The version registered last (as Azure ML's @latest); with count-up versions, the highest.
+            guard let latest = try listModels(name: reference.name).max(by: { ($0.model.created, Int($0.model.version) ?? -1) < ($1.model.created, Int($1.model.version) ?? -1) }) else {
                 throw try unknownModel(reference.name, "has no versions")
             }
             return latest
@@ -513,7 +527,7 @@ extension Workspace {
         guard let id = ContentID(hex: model.artifact.sha256) else { throw WorkspaceError(.storage, "model \(model.reference) has no object id") }
         do {
             if model.artifact.type == "uri_file" {
-                try store.checkout(id, to: target + "/" + (model.artifact.fileName ?? "model"), mode: mode)
+                try store.checkout(id, to: target + "/" + model.artifact.restoredFileName, mode: mode)
             } else {
                 try store.checkoutFolder(manifest: id, to: target, mode: mode)
             }

@@ -16,6 +16,8 @@ final class RunIndex {
     static let schemaVersion = 4
     /// Files of a folder output listed one by one (for lineage by file); larger outputs match as whole folders.
     static let outputFilesLimit = 1_000
+    /// Marks a run indexed without some of its outputs' lists of files.
+    static let partialMark = "+partial"
     let queue: DatabaseQueue
     /// Set when the index had to be thrown away (corrupt, another schema version).
     private(set) var warning: String?
@@ -85,9 +87,11 @@ final class RunIndex {
 
     /// Brings the index up to date with the refs: `refs` lists (id, record commit) and
     /// `read` loads a record. Only new and changed records are read.
-    /// `outputFiles` lists the files of a record's folder outputs (`<output>/<path>`, SHA-256) for lineage by file.
+    /// `outputFiles` lists the files of a record's folder outputs (`<output>/<path>`, SHA-256) for lineage
+    /// by file, and whether it could read every list (a partial fetch may lack some: such a run is read
+    /// again on each sync until they are there).
     func sync(stamp: String?, refs: () throws -> [(id: String, commit: ObjectID)], read: (ObjectID) -> RunRecord?,
-              outputFiles: (RunRecord) -> [(path: String, sha256: String)] = { _ in [] }) throws {
+              outputFiles: (RunRecord) -> (files: [(path: String, sha256: String)], complete: Bool) = { _ in ([], true) }) throws {
         if let stamp, try queue.read({ try String.fetchOne($0, sql: "SELECT value FROM meta WHERE key = 'stamp'") }) == stamp { return }
         let current = try refs()
         let indexed = try queue.read { db -> [String: String] in
@@ -105,7 +109,8 @@ final class RunIndex {
             if indexed[id] == commit.hex { continue }
             if var record = read(commit) {
                 record.id = id
-                changed.append((record, commit.hex, outputFiles(record)))
+                let (files, complete) = outputFiles(record)
+                changed.append((record, complete ? commit.hex : commit.hex + Self.partialMark, files))
             }
         }
         let gone = indexed.keys.filter { !seen.contains($0) }
@@ -125,7 +130,9 @@ final class RunIndex {
                                    arguments: [record.id, commit, "\(error)"])
                 }
             }
-            try db.execute(sql: "INSERT OR REPLACE INTO meta(key, value) VALUES ('stamp', ?)", arguments: [stamp ?? ""])
+            // While a run's lists of files are missing, the stamp is not kept: the next sync looks again.
+            let partial = try Int.fetchOne(db, sql: "SELECT count(*) FROM runs WHERE record_commit LIKE ?", arguments: ["%" + Self.partialMark]) ?? 0
+            try db.execute(sql: "INSERT OR REPLACE INTO meta(key, value) VALUES ('stamp', ?)", arguments: [partial > 0 ? "" : stamp ?? ""])
         }
     }
 
@@ -348,11 +355,12 @@ extension Workspace {
         do {
             try index.sync(stamp: refsStamp(), refs: { try runRefs() }, read: { try? readRecord(commit: $0) }, outputFiles: { record in
                 var files: [(path: String, sha256: String)] = []
+                var complete = true
                 for o in record.outputs where o.type == "uri_folder" && o.files <= RunIndex.outputFilesLimit {
-                    guard let id = ContentID(hex: o.sha256), let manifest = try? store.manifest(id) else { continue }
+                    guard let id = ContentID(hex: o.sha256), let manifest = try? store.manifest(id) else { complete = false; continue }
                     for e in manifest.entries { if let sha = e.sha256 { files.append((o.name + "/" + e.path, sha.hex)) } }
                 }
-                return files
+                return (files, complete)
             })
         } catch {
             throw WorkspaceError(.storage, "cannot update the query index \(indexPath): \(error)", hint: "git ml reindex builds it again")
