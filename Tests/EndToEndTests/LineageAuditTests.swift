@@ -126,6 +126,18 @@ struct LineageAuditTests {
         let byObject = try json(try c.repo.ml("lineage", features, "--json")) as! [String: Any]
         #expect((byObject["upstream"] as! [String]).contains("run:\(c.prep)") && (byObject["downstream"] as! [String]).contains("run:\(c.train)"))
         #expect(try c.repo.ml("lineage", "run:" + c.train, "--upstream").stdout.contains("input features"))
+        // A partial fetch: the list of files of prep's output is missing when the index is built, so the
+        // file inside it has no known producer; once the list arrives, the next command finds it.
+        let prepRecord = try c.repo.record(c.prep)
+        let list = ((prepRecord["outputs"] as! [[String: Any]]).first { $0["name"] as? String == "features" })!["sha256"] as! String
+        try FileManager.default.moveItem(atPath: c.objectPath(list), toPath: c.repo.path(".git/list.json"))
+        #expect(try c.repo.ml("reindex").status == 0)
+        let before = try json(try c.repo.ml("lineage", features, "--upstream", "--json")) as! [String: Any]
+        #expect(!(before["upstream"] as! [String]).contains("run:\(c.prep)"))
+        try FileManager.default.moveItem(atPath: c.repo.path(".git/list.json"), toPath: c.objectPath(list))
+        let after = try json(try c.repo.ml("lineage", features, "--upstream", "--json")) as! [String: Any]
+        #expect((after["upstream"] as! [String]).contains("run:\(c.prep)"))
+
         let unknown = try c.repo.ml("lineage", "nothing-by-this-name")
         #expect(unknown.status != 0 && unknown.stderr.contains("names no model version, run, data pointer, object or commit"))
     }

@@ -13,11 +13,9 @@ import ObjectStore
 /// A record that cannot be indexed (a key SQLite cannot hold) is skipped and listed in
 /// `skipped`, which `git ml fsck` reports: one record never breaks every search.
 final class RunIndex {
-    static let schemaVersion = 4
+    static let schemaVersion = 5
     /// Files of a folder output listed one by one (for lineage by file); larger outputs match as whole folders.
     static let outputFilesLimit = 1_000
-    /// Marks a run indexed without some of its outputs' lists of files.
-    static let partialMark = "+partial"
     let queue: DatabaseQueue
     /// Set when the index had to be thrown away (corrupt, another schema version).
     private(set) var warning: String?
@@ -55,7 +53,7 @@ final class RunIndex {
 
     static func create(_ queue: DatabaseQueue) throws {
         try queue.write { db in
-            for table in ["runs", "metrics", "params", "tags", "meta", "skipped", "run_inputs", "run_outputs", "output_files"] {
+            for table in ["runs", "metrics", "params", "tags", "meta", "skipped", "run_inputs", "run_outputs", "output_files", "pending_lists"] {
                 try db.execute(sql: "DROP TABLE IF EXISTS \(table)")
             }
             try db.execute(sql: """
@@ -80,6 +78,7 @@ final class RunIndex {
                 CREATE INDEX run_outputs_sha ON run_outputs(sha256);
                 CREATE TABLE output_files(sha256 TEXT NOT NULL, run_id TEXT NOT NULL, path TEXT NOT NULL, PRIMARY KEY(sha256, run_id, path)) WITHOUT ROWID;
                 CREATE INDEX output_files_run ON output_files(run_id);
+                CREATE TABLE pending_lists(run_id TEXT NOT NULL, output TEXT NOT NULL, sha256 TEXT NOT NULL, PRIMARY KEY(run_id, output)) WITHOUT ROWID;
                 PRAGMA user_version = \(schemaVersion);
                 """)
         }
@@ -88,10 +87,12 @@ final class RunIndex {
     /// Brings the index up to date with the refs: `refs` lists (id, record commit) and
     /// `read` loads a record. Only new and changed records are read.
     /// `outputFiles` lists the files of a record's folder outputs (`<output>/<path>`, SHA-256) for lineage
-    /// by file, and whether it could read every list (a partial fetch may lack some: such a run is read
-    /// again on each sync until they are there).
+    /// by file, and the outputs whose list of files is not in the store (a partial fetch): those are
+    /// kept pending and `listFiles` is asked again on each sync, until they arrive.
     func sync(stamp: String?, refs: () throws -> [(id: String, commit: ObjectID)], read: (ObjectID) -> RunRecord?,
-              outputFiles: (RunRecord) -> (files: [(path: String, sha256: String)], complete: Bool) = { _ in ([], true) }) throws {
+              outputFiles: (RunRecord) -> (files: [(path: String, sha256: String)], missing: [(output: String, sha256: String)]) = { _ in ([], []) },
+              listFiles: (String) -> [(path: String, sha256: String)]? = { _ in nil }) throws {
+        try retryPending(listFiles)
         if let stamp, try queue.read({ try String.fetchOne($0, sql: "SELECT value FROM meta WHERE key = 'stamp'") }) == stamp { return }
         let current = try refs()
         let indexed = try queue.read { db -> [String: String] in
@@ -102,25 +103,29 @@ final class RunIndex {
             }
             return out
         }
-        var changed: [(record: RunRecord, commit: String, files: [(path: String, sha256: String)])] = []
+        var changed: [(record: RunRecord, commit: String, files: [(path: String, sha256: String)], missing: [(output: String, sha256: String)])] = []
         var seen = Set<String>()
         for (id, commit) in current {
             seen.insert(id)
             if indexed[id] == commit.hex { continue }
             if var record = read(commit) {
                 record.id = id
-                let (files, complete) = outputFiles(record)
-                changed.append((record, complete ? commit.hex : commit.hex + Self.partialMark, files))
+                let (files, missing) = outputFiles(record)
+                changed.append((record, commit.hex, files, missing))
             }
         }
         let gone = indexed.keys.filter { !seen.contains($0) }
         try queue.write { db in
             for id in gone + changed.map(\.record.id) { try Self.remove(id, db) }
-            for (record, commit, files) in changed {
+            for (record, commit, files, missing) in changed {
                 do {
                     try db.inSavepoint {
                         try Self.upsert(record, commit: commit, db)
                         try Self.insertLineage(record, files: files, db)
+                        for m in missing {
+                            try db.execute(sql: "INSERT OR REPLACE INTO pending_lists(run_id, output, sha256) VALUES (?,?,?)",
+                                           arguments: [record.id, m.output, m.sha256])
+                        }
                         return .commit
                     }
                 } catch {
@@ -130,14 +135,29 @@ final class RunIndex {
                                    arguments: [record.id, commit, "\(error)"])
                 }
             }
-            // While a run's lists of files are missing, the stamp is not kept: the next sync looks again.
-            let partial = try Int.fetchOne(db, sql: "SELECT count(*) FROM runs WHERE record_commit LIKE ?", arguments: ["%" + Self.partialMark]) ?? 0
-            try db.execute(sql: "INSERT OR REPLACE INTO meta(key, value) VALUES ('stamp', ?)", arguments: [partial > 0 ? "" : stamp ?? ""])
+            try db.execute(sql: "INSERT OR REPLACE INTO meta(key, value) VALUES ('stamp', ?)", arguments: [stamp ?? ""])
+        }
+    }
+
+    /// Lists of files that were missing when their runs were indexed and are in the store now.
+    func retryPending(_ listFiles: (String) -> [(path: String, sha256: String)]?) throws {
+        let pending = try queue.read { db in
+            try Row.fetchAll(db, sql: "SELECT run_id, output, sha256 FROM pending_lists").map { ($0[0] as String, $0[1] as String, $0[2] as String) }
+        }
+        guard !pending.isEmpty else { return }
+        let found = pending.compactMap { p in listFiles(p.2).map { (p, $0) } }
+        guard !found.isEmpty else { return }
+        try queue.write { db in
+            let file = try db.makeStatement(sql: "INSERT OR IGNORE INTO output_files(sha256, run_id, path) VALUES (?,?,?)")
+            for ((run, output, sha), files) in found {
+                for f in files { try file.execute(arguments: [f.sha256, run, output + "/" + f.path]) }
+                try db.execute(sql: "DELETE FROM pending_lists WHERE run_id = ? AND output = ? AND sha256 = ?", arguments: [run, output, sha])
+            }
         }
     }
 
     static func remove(_ id: String, _ db: Database) throws {
-        for table in ["runs", "metrics", "params", "tags", "skipped", "run_inputs", "run_outputs", "output_files"] {
+        for table in ["runs", "metrics", "params", "tags", "skipped", "run_inputs", "run_outputs", "output_files", "pending_lists"] {
             try db.execute(sql: "DELETE FROM \(table) WHERE \(table == "runs" || table == "skipped" ? "id" : "run_id") = ?", arguments: [id])
         }
     }
@@ -353,15 +373,20 @@ extension Workspace {
             throw WorkspaceError(.storage, "cannot open the query index \(indexPath): \(error)", hint: "remove it; git ml reindex builds it again")
         }
         do {
+            // The files of a folder output whose list is in the store; nil while it is not (a partial fetch).
+            func list(_ sha: String) -> [(path: String, sha256: String)]? {
+                guard let id = ContentID(hex: sha), store.has(id), let manifest = try? store.manifest(id) else { return nil }
+                return manifest.entries.compactMap { e in e.sha256.map { (e.path, $0.hex) } }
+            }
             try index.sync(stamp: refsStamp(), refs: { try runRefs() }, read: { try? readRecord(commit: $0) }, outputFiles: { record in
                 var files: [(path: String, sha256: String)] = []
-                var complete = true
+                var missing: [(output: String, sha256: String)] = []
                 for o in record.outputs where o.type == "uri_folder" && o.files <= RunIndex.outputFilesLimit {
-                    guard let id = ContentID(hex: o.sha256), let manifest = try? store.manifest(id) else { complete = false; continue }
-                    for e in manifest.entries { if let sha = e.sha256 { files.append((o.name + "/" + e.path, sha.hex)) } }
+                    guard let entries = list(o.sha256) else { missing.append((o.name, o.sha256)); continue }
+                    files += entries.map { (o.name + "/" + $0.path, $0.sha256) }
                 }
-                return (files, complete)
-            })
+                return (files, missing)
+            }, listFiles: list)
         } catch {
             throw WorkspaceError(.storage, "cannot update the query index \(indexPath): \(error)", hint: "git ml reindex builds it again")
         }
