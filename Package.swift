@@ -29,6 +29,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
         // Hummingbird's logger; git-ml sets its level so the embedded server stays quiet.
         .package(url: "https://github.com/apple/swift-log", from: "1.5.0"),
+        // HTTP(S) client for object remotes of type lfs (the Git LFS batch API and basic
+        // transfer): SwiftNIO with TLS, redirects, streaming bodies and connection pooling,
+        // linked statically (libcurl through Foundation would load some twenty shared
+        // libraries on every git-ml start).
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.20.0"),
     ],
     targets: [
         // libgit2 as a system library (pkg-config libgit2, apt libgit2-dev).
@@ -41,9 +46,11 @@ let package = Package(
         // notes, and snapshot trees of a dirty work tree. No C type leaks out.
         .target(name: "GitKit", dependencies: ["CGit2"]),
         // The content-addressed store under .git/ml/objects: atomic writes,
-        // streaming and parallel SHA-256, folder manifests, checkout, verification.
+        // streaming and parallel SHA-256, folder manifests, checkout, verification,
+        // and object remotes (dir, lfs) behind one protocol and one transfer engine.
         .target(name: "ObjectStore", dependencies: [
             .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
         ]),
         // The domain: run records and the ledger that keeps them under refs/ml/*,
         // workspace config, hooks, queries, diffs and fsck. The one entry point

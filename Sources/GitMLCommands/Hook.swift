@@ -1,6 +1,6 @@
 import ArgumentParser
-import Engine
 import Foundation
+import ObjectStore
 import Workspace
 
 struct Hook: WorkspaceCommand {
@@ -8,7 +8,7 @@ struct Hook: WorkspaceCommand {
         commandName: "hook",
         abstract: "Entry points for the git hooks `git ml init` installs (called by git, not by hand).",
         discussion: """
-        pre-push REMOTE [URL]: pushes refs/ml/* and refs/notes/ml to REMOTE along with your branch, unless push_records is false in .mlops/config.yaml. A failure is reported and does not stop your push.
+        pre-push REMOTE [URL]: before git sends your refs, sends the objects that the data pointers of the pushed commits name to the remote's object remote (as Git LFS does), then publishes your run and model records (refs/ml/ledger/<writer>), unless push_records is false in .mlops/config.yaml. If the objects cannot be sent, the push stops (nothing half-shared); `git push --no-verify` skips the hook.
 
         Examples:
           git ml hook pre-push origin
@@ -25,10 +25,26 @@ struct Hook: WorkspaceCommand {
     }
 
     func run(in workspace: Workspace) throws {
-        _ = FileHandle.standardInput.readDataToEndOfFile()
-        let (status, text) = try RecordPusher(workspace: workspace).push(remote: arguments[0])
-        if status != 0 {
-            Out.error("git-ml: could not push run records to \(arguments[0]) (your push goes on): \(text.trimmingCharacters(in: .whitespacesAndNewlines))")
+        // git writes "<local ref> <local sha> <remote ref> <remote sha>" for each ref it pushes.
+        let input = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+        if workspace.environment["GITML_HOOK_ACTIVE"] != nil { return }
+        guard try workspace.config().pushRecords else { return }
+        let pushed = input.split(separator: "\n").compactMap { line -> String? in
+            let parts = line.split(separator: " ")
+            guard parts.count >= 2, parts[1].contains(where: { $0 != "0" }) else { return nil }
+            return String(parts[1])
+        }
+        let remote = arguments[0]
+        do {
+            let report = try workspace.pushRecords(remote: remote, data: .commits(pushed),
+                                                   progress: Terminal.current.stderrIsTTY ? ProgressLine(label: "git-ml objects").update : nil)
+            if report.records > 0 || report.objects.transferred > 0 {
+                Out.error("git-ml: sent \(report.objects.transferred) object(s) and \(report.records) record(s) to \(remote)")
+            }
+        } catch let e as WorkspaceError {
+            Out.error("git-ml: \(e.message)" + (e.hint.map { "; \($0)" } ?? ""))
+            Out.error("git-ml: the push stops here so that nobody gets pointers or records without their bytes; `git push --no-verify` pushes anyway")
+            throw ExitCode(1)
         }
     }
 }

@@ -6,17 +6,20 @@ public enum EmbeddedAssets {
     public static let prePushHook = #"""
 #!/bin/sh
 # git-ml: pre-push hook, installed by `git ml init` (docs/hooks.md).
-# Pushes the run records (refs/ml/*, refs/notes/ml) to the remote that the
-# branch goes to. A hook you had before runs first, from pre-push.local.
+# Before git sends your refs, sends the objects that the pushed data pointers
+# and your new run and model records name, then publishes the records
+# (refs/ml/ledger/<writer>) to the same remote. If that fails, the push stops;
+# `git push --no-verify` skips it. A hook you had before runs first, from
+# pre-push.local.
 input=$(cat)
 hooks=$(dirname "$0")
 if [ -x "$hooks/pre-push.local" ]; then
     printf '%s\n' "$input" | "$hooks/pre-push.local" "$@" || exit $?
 fi
 if command -v git-ml >/dev/null 2>&1; then
-    printf '%s\n' "$input" | git-ml hook pre-push "$@"
+    printf '%s\n' "$input" | git-ml hook pre-push "$@" || exit $?
 else
-    echo "git-ml: not on PATH; run records were not pushed" >&2
+    echo "git-ml: not on PATH; run records and data objects were not pushed" >&2
 fi
 exit 0
 """# + "\n"

@@ -52,15 +52,6 @@ extension Workspace {
         }
     }
 
-    /// The refspecs that carry every record to a remote: `refs/ml/*` and the notes, each
-    /// when it exists (a push of a refspec matching nothing fails).
-    public func recordRefspecs() throws -> [String] {
-        var refspecs: [String] = []
-        if !(try git { try repository.references(withPrefix: "refs/ml/") }).isEmpty { refspecs.append("refs/ml/*:refs/ml/*") }
-        if try git({ try repository.referenceTarget(Self.notesRef) }) != nil { refspecs.append("\(Self.notesRef):\(Self.notesRef)") }
-        return refspecs
-    }
-
     /// Every run ref: (run id, run commit).
     func runRefs() throws -> [(id: String, commit: ObjectID)] {
         try git { try ledger.list(.run) }.map { ($0.key, $0.commit) }

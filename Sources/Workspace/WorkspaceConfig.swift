@@ -12,6 +12,18 @@ public struct WorkspaceConfig: Sendable, Equatable {
     /// Whether untracked files with secret-looking names (`.env`, `*.pem`, ...) go into
     /// run snapshots; by default they are left out, named in a warning and in the record.
     public var snapshotSecrets = false
+    /// `remotes:`: object remotes by name (a git remote's name, or a name of their own).
+    public var remotes: [String: ObjectRemoteSetting] = [:]
+
+    /// Where one object remote keeps objects: `type: dir` with `path`, or `type: lfs` with `url`.
+    public struct ObjectRemoteSetting: Sendable, Equatable, Codable {
+        public var type: String
+        public var location: String
+        public init(type: String, location: String) {
+            self.type = type
+            self.location = location
+        }
+    }
 
     /// `environments:` settings.
     public struct Environments: Sendable, Equatable {
@@ -30,7 +42,7 @@ public struct WorkspaceConfig: Sendable, Equatable {
         public init() {}
     }
 
-    public static let keys = ["experiment", "push_records", "environments", "snapshot_secrets"]
+    public static let keys = ["experiment", "push_records", "environments", "snapshot_secrets", "remotes"]
     public init() {}
 
     public static let template = """
@@ -39,8 +51,15 @@ public struct WorkspaceConfig: Sendable, Equatable {
     # The experiment runs join unless `git ml run --experiment NAME` says otherwise.
     experiment: Default
 
-    # The pre-push hook also pushes run records (refs/ml/*, refs/notes/ml) to the same remote.
+    # The pre-push hook also publishes run records and models (refs/ml/ledger/<writer>) to the
+    # same remote, and sends the objects they and the pushed data pointers name before the refs.
     push_records: true
+
+    # Object remotes by git remote name (docs/sharing.md). Without one, a remote that is a
+    # folder or file:// URL keeps objects in its git folder (ml/objects), and an http(s)
+    # remote uses its Git LFS storage.
+    # remotes:
+    #   origin: {type: dir, path: /mnt/team/ml-objects}
 
     # Untracked files with secret-looking names (.env, *.pem, *.key, id_rsa*, .netrc,
     # credentials*) are left out of run snapshots; true takes them in like any other file.
@@ -109,6 +128,30 @@ public struct WorkspaceConfig: Sendable, Equatable {
                         config.environments.fetchUV = b
                     default:
                         throw WorkspaceError(.badConfig, "\(file):\(innerLine): unknown key '\(inner)' in environments; accepted here: installer, fetch_uv")
+                    }
+                }
+            case "remotes":
+                guard let remotes = value.mapping else {
+                    throw WorkspaceError(.badConfig, "\(file):\(line): 'remotes' must be a mapping of names to {type, path or url}")
+                }
+                for (nameNode, spec) in remotes {
+                    let name = nameNode.string ?? "", at = nameNode.mark?.line ?? line
+                    guard spec.mapping != nil, let type = spec["type"]?.string else {
+                        throw WorkspaceError(.badConfig, "\(file):\(at): remote '\(name)' needs 'type' (dir or lfs) and 'path' or 'url'")
+                    }
+                    switch type {
+                    case "dir":
+                        guard let path = spec["path"]?.string, !path.isEmpty else {
+                            throw WorkspaceError(.badConfig, "\(file):\(at): remote '\(name)' of type dir needs 'path'")
+                        }
+                        config.remotes[name] = ObjectRemoteSetting(type: type, location: path)
+                    case "lfs":
+                        guard let url = spec["url"]?.string, url.hasPrefix("http://") || url.hasPrefix("https://") else {
+                            throw WorkspaceError(.badConfig, "\(file):\(at): remote '\(name)' of type lfs needs 'url' (http:// or https://)")
+                        }
+                        config.remotes[name] = ObjectRemoteSetting(type: type, location: url)
+                    default:
+                        throw WorkspaceError(.badConfig, "\(file):\(at): remote '\(name)' has type '\(type)'; git-ml has dir and lfs")
                     }
                 }
             default:
