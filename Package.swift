@@ -73,10 +73,12 @@ let package = Package(
         // Execution: process supervision, the live metrics feed, the run executor, and the
         // tracking server each run gets.
         .target(name: "Engine", dependencies: ["Workspace", "ObjectStore", "Tracking"]),
-        // What `git ml serve` runs: the tracking API in the foreground (later the studio,
-        // webhooks and the object server).
+        // What `git ml serve` runs: the tracking API, the model registry and the Git LFS
+        // object server in the foreground (later the studio and webhooks).
         .target(name: "Server", dependencies: [
-            "Tracking", .product(name: "Logging", package: "swift-log"),
+            "Tracking", "ObjectStore", "Workspace",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
         // The `git ml` subcommands: options, validation, one call below, rendering.
         .target(name: "GitMLCommands", dependencies: [

@@ -1,11 +1,13 @@
 import Foundation
 import Logging
 import Synchronization
+import ObjectStore
 import Tracking
+import Workspace
 
 /// What `git ml serve` runs: the tracking API over a repository, in the foreground, until
-/// SIGINT or SIGTERM (it answers the requests under way, then stops). Later the studio,
-/// webhooks and the object server join it here.
+/// SIGINT or SIGTERM (it answers the requests under way, then stops): the tracking API, the
+/// model registry, and the Git LFS object server under `/lfs`. Later the studio and webhooks join it here.
 public enum StandaloneServer {
     /// Serves until stopped; `announce` gets the URL once the socket listens. Throws when the
     /// repository cannot be opened or the address cannot be bound.
@@ -15,7 +17,8 @@ public enum StandaloneServer {
         var logger = Logger(label: "git-ml")
         logger.logLevel = .warning
         // Route groups mounted side by side; the registry, the object server and the studio join here.
-        let groups: [any RouteGroup] = [TrackingAPI(store: store), ModelRegistryAPI(store: store)]
+        let objects = try Workspace.open(at: directory, environment: environment).objectStore
+        let groups: [any RouteGroup] = [TrackingAPI(store: store), ModelRegistryAPI(store: store), LFSObjectAPI(store: objects)]
         // On loopback, web pages are kept out (Host and Origin checked); beyond it, the token guards.
         let loopback = ["127.0.0.1", "localhost", "::1"].contains(host)
         let allowed = (environment["GITML_SERVE_HOSTS"] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }

@@ -20,6 +20,8 @@ public final class Workspace {
     /// `.git/ml`, the local state (objects, live runs, caches).
     public let stateDirectory: String
     let store: ObjectStore
+    /// The repository's object store (`.git/ml/objects`), for servers that hand out its objects.
+    public var objectStore: ObjectStore { store }
     public let environment: [String: String]
     /// The folder the user is in (inside the work tree).
     public let currentDirectory: String

@@ -5,7 +5,7 @@ import NIOHTTP1
 import Synchronization
 
 /// Who to be at an LFS endpoint: asked of git's credential helpers when the server
-/// answers 401 (`rejected` is true when the last answer was refused, so the helper forgets it).
+/// answers 401. Called with the pair the server refused, the helpers forget it (and nil is returned).
 public typealias LFSCredentials = @Sendable (_ url: String, _ rejected: (username: String, password: String)?) -> (username: String, password: String)?
 
 /// An object remote that speaks the Git LFS batch API and its basic transfer
@@ -16,7 +16,7 @@ public final class LFSRemote: ObjectRemote, @unchecked Sendable {
     public let url: String
     let credentials: LFSCredentials?
     let auth = Mutex<(username: String, password: String)?>(nil)
-    let client = HTTPClient.shared
+    let client = LFSRemote.sharedClient
     /// How long one request may take before it counts as dropped.
     var timeout: TimeAmount = .seconds(300)
 
@@ -31,6 +31,16 @@ public final class LFSRemote: ObjectRemote, @unchecked Sendable {
     public var parallelism: Int { 8 }
 
     static let mediaType = "application/vnd.git-lfs+json"
+
+    /// One client for the process (never shut down, like `HTTPClient.shared`), that gives up
+    /// on a host that refuses the connection instead of trying again until the deadline, and
+    /// counts a connection silent for two minutes as dropped (the transfer then tries again).
+    static let sharedClient: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.timeout = .init(connect: .seconds(15), read: .seconds(120))
+        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+    }()
 
     struct BatchRequest: Encodable {
         var operation: String

@@ -9,6 +9,7 @@ public struct TransferSummary: Sendable, Codable, Equatable {
     /// Objects that needed nothing: the other side had them already.
     public var alreadyThere = 0
     public init() {}
+    enum CodingKeys: String, CodingKey { case transferred, bytes, alreadyThere = "already_there" }
 }
 
 /// Moves objects between the local store and an `ObjectRemote`: only what the other side

@@ -12,6 +12,7 @@ public struct PushReport: Sendable, Codable {
     public var objects: TransferSummary
     /// The new head of `refs/ml/ledger/<writer>` on the remote; nil when there was nothing to publish.
     public var ledger: String?
+    enum CodingKeys: String, CodingKey { case remote, objectRemote = "object_remote", writer, records, objects, ledger }
 }
 
 /// What `git ml fetch` and `git ml pull` did.
@@ -26,6 +27,7 @@ public struct PullReport: Sendable, Codable {
     /// ref, and the remote's commit (kept at `refs/ml-remote/<remote>/conflicts/...`); yours is kept.
     public var conflicts: [String]
     public var objects: TransferSummary
+    enum CodingKeys: String, CodingKey { case remote, objectRemote = "object_remote", records, runs, conflicts, objects }
 }
 
 /// What this clone knows a remote holds: each record's commit as last published or fetched,
@@ -323,12 +325,43 @@ extension Workspace {
     public func pull(remote: String, records recordsOnly: Bool = false,
                      progress: (@Sendable (StoreProgress) -> Void)? = nil) throws -> PullReport {
         var (report, named, sizes) = try fetchRecords(remote: remote)
-        if recordsOnly { return report }
+        // Objects an earlier pull did not get (interrupted, or refused as corrupted) are wanted still.
+        let pendingPath = stateDirectory + "/remotes/" + remote + ".pending"
+        let pending = Self.readPending(pendingPath)
+        named += pending.named
+        sizes.merge(pending.sizes) { a, _ in a }
+        if recordsOnly {
+            try Self.writePending(named, sizes: sizes, to: pendingPath)
+            return report
+        }
         named += (try? workTreePointerObjects()) ?? []
         let info = try objectRemote(named: remote)
         report.objectRemote = "\(info.type) \(info.location)"
+        try Self.writePending(named, sizes: sizes, to: pendingPath)
         report.objects = try fetchObjects(named, sizes: sizes, from: info, progress: progress)
+        unlink(pendingPath)
         return report
+    }
+
+    /// The objects a pull still has to fetch: `sha256 folder size owner` a line.
+    static func writePending(_ named: [NamedObject], sizes: [String: Int64], to path: String) throws {
+        guard !named.isEmpty else { return }
+        var text = ""
+        for n in Set(named) { text += "\(n.sha256) \(n.folder ? 1 : 0) \(n.size ?? sizes[n.sha256] ?? -1) \(n.owner)\n" }
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try writeFileAtomically(Data(text.utf8), to: path)
+    }
+
+    static func readPending(_ path: String) -> (named: [NamedObject], sizes: [String: Int64]) {
+        guard let data = FileManager.default.contents(atPath: path) else { return ([], [:]) }
+        var named: [NamedObject] = [], sizes: [String: Int64] = [:]
+        for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
+            let p = line.split(separator: " ", maxSplits: 3)
+            guard p.count == 4, let size = Int64(p[2]) else { continue }
+            named.append(NamedObject(sha256: String(p[0]), folder: p[1] == "1", size: size >= 0 ? size : nil, owner: String(p[3])))
+            if size >= 0 { sizes[String(p[0])] = size }
+        }
+        return (named, sizes)
     }
 
     /// Fetches the objects `named` lists that this store lacks: files and folders' lists
