@@ -9,6 +9,11 @@ TESTVENV   := .venv-test
 # scikit-learn and pandas for the autolog and log_model tests (mlflow.sklearn needs pandas); uv for
 # the environment builds the tests run (git-ml finds it through GITML_UV).
 MLFLOW     := mlflow-skinny==3.17.2 scikit-learn==1.9.1 pandas==3.1.1 uv==0.13.9
+# giftless, an independent Git LFS server, for the lfs remote's tests (its wheel declares no
+# dependencies: these are its own, pinned where newer releases break it: marshmallow 4, PyJWT 2.10).
+GIFTLESS   := giftless==0.6.2 "figcan==0.0.*" "flask~=2.3" "flask-marshmallow~=0.15" "marshmallow<4" pyyaml "PyJWT<2.10" \
+              "webargs~=8.3" typing-extensions python-dotenv python-dateutil cryptography "flask-classful~=0.16" \
+              "werkzeug~=3.0" "cachetools~=5.3" importlib-metadata gunicorn
 PREFIX     ?= /usr/local
 
 .PHONY: all build release test demo bench install assets cli-docs deps clean
@@ -25,14 +30,14 @@ release: deps
 	$(RELEASE)
 
 ## Every test: unit tests of each layer and end-to-end tests that drive the built binary.
-test: deps $(TESTVENV)/.installed-v3
+test: deps $(TESTVENV)/.installed-v4
 	@python3 scripts/embed-assets --check
 	$(SWIFT) build --build-tests
 	GITML_TEST_PYTHON=$(CURDIR)/$(TESTVENV)/bin/python $(SWIFT) test
 
-$(TESTVENV)/.installed-v3:
+$(TESTVENV)/.installed-v4:
 	python3 -m venv $(TESTVENV)
-	$(TESTVENV)/bin/pip install -q --disable-pip-version-check $(MLFLOW)
+	$(TESTVENV)/bin/pip install -q --disable-pip-version-check $(MLFLOW) $(GIFTLESS)
 	touch $@
 
 ## A real small training through git ml run, in this repository.
