@@ -208,7 +208,7 @@ struct CommandTests {
         #expect(try repo.runIDs().isEmpty)
     }
 
-    @Test("the pre-push hook pushes run records and runs the user's chained hook")
+    @Test("the pre-push hook publishes run records (one ledger ref, to a remote given by path) and runs the user's chained hook")
     func prePushPushesRecords() throws {
         let repo = try TestRepo()
         let remote = repo.path("../remote-\(UUID().uuidString.prefix(6)).git")
@@ -224,8 +224,10 @@ struct CommandTests {
                             env: ["PATH": binDir + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "")])
         #expect(push.status == 0, "\(push.stderr)")
         let remoteRefs = try exec(["git", "for-each-ref", "--format=%(refname)"], cwd: remote).stdout
-        #expect(remoteRefs.contains("refs/ml/runs/\(id)"))
-        #expect(remoteRefs.contains("refs/notes/ml"))
+        #expect(remoteRefs.contains("refs/ml/ledger/test@example.com"))
+        #expect(!remoteRefs.contains("refs/ml/runs/"), "runs travel in the ledger, not as refs of their own")
+        let ledger = try exec(["git", "show", "refs/ml/ledger/test@example.com:ledger"], cwd: remote).stdout
+        #expect(ledger.contains("refs/ml/runs/\(id)"), "\(ledger)")
         #expect(repo.read(".git/user-hook.log") == "chained\n")
     }
 }

@@ -59,6 +59,8 @@ extension Workspace {
     public func objectRemote(named name: String) throws -> ObjectRemoteInfo {
         if let r = objectRemotesInGitConfig()[name] { return ObjectRemoteInfo(name: name, type: r.type, location: r.location, source: "git config") }
         if let r = try config().remotes[name] { return ObjectRemoteInfo(name: name, type: r.type, location: r.location, source: ".mlops/config.yaml") }
+        // A URL or path given instead of a remote's name (`git push /srv/repo.git main`).
+        if gitRemotes()[name] == nil, Self.looksLikeURL(name), let implied = impliedObjectRemote(name: name, url: name) { return implied }
         guard let url = gitRemotes()[name] else {
             throw WorkspaceError(.invalidArgument, "no remote named '\(name)' (neither a git remote nor an object remote)",
                                  hint: "add one: git remote add \(name) URL, or git ml remote add \(name) dir PATH")
@@ -68,6 +70,15 @@ extension Workspace {
                                  hint: "name one: git ml remote add \(name) lfs https://HOST/PATH.git/info/lfs, or git ml remote add \(name) dir PATH")
         }
         return implied
+    }
+
+    static func looksLikeURL(_ s: String) -> Bool { s.contains("/") || s.contains(":") }
+
+    /// The name a remote's local state goes by (`.git/ml/remotes/<key>.sync`,
+    /// `refs/ml-remote/<key>/`): its own name, or for a URL given instead, `url-` and a digest of it.
+    func remoteKey(_ remote: String) -> String {
+        if gitRemotes()[remote] != nil, !remote.contains(".."), remote.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) { return remote }
+        return "url-" + FileHashing.sha256(Data(remote.utf8)).hex.prefix(16)
     }
 
     /// A folder or `file://` remote keeps objects in its git folder (`ml/objects`); an

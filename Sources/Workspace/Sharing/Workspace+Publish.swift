@@ -126,7 +126,7 @@ extension Workspace {
         return name.isEmpty ? "git-ml" : name
     }
 
-    func syncStatePath(_ remote: String) -> String { stateDirectory + "/remotes/" + remote + ".sync" }
+    func syncStatePath(_ remote: String) -> String { stateDirectory + "/remotes/" + remoteKey(remote) + ".sync" }
 
     func saveSyncState(_ state: SyncState, remote: String) throws {
         try FileManager.default.createDirectory(atPath: stateDirectory + "/remotes", withIntermediateDirectories: true)
@@ -134,12 +134,12 @@ extension Workspace {
     }
 
     /// Where fetched ledger heads of `remote` are kept here.
-    static func remoteLedgerPrefix(_ remote: String) -> String { "refs/ml-remote/\(remote)/ledger/" }
+    func remoteLedgerPrefix(_ remote: String) -> String { "refs/ml-remote/\(remoteKey(remote))/ledger/" }
 
     /// Fetches every writer's ledger head from `remote` with git's own transport.
     func fetchLedgers(_ remote: String) throws {
         let r = try gitProgram.run(["fetch", "--no-tags", "--no-write-fetch-head", "--quiet", remote,
-                                    "+refs/ml/ledger/*:\(Self.remoteLedgerPrefix(remote))*"])
+                                    "+refs/ml/ledger/*:\(remoteLedgerPrefix(remote))*"])
         guard r.succeeded else {
             throw WorkspaceError(.storage, "git fetch of the records from \(remote) failed: \(Self.firstLines(r.errors))",
                                  hint: "check that the remote is reachable: git ls-remote \(remote)")
@@ -195,7 +195,7 @@ extension Workspace {
         // Top-level object sizes go into the ledger, so a puller can ask for them by size.
         var sizes: [String: Int64] = [:]
         for n in named { if let id = ContentID(hex: n.sha256) { var st = stat(); if stat(store.path(of: id), &st) == 0 { sizes[id.hex] = Int64(st.st_size) } } }
-        let headRef = Self.remoteLedgerPrefix(remote) + writer
+        let headRef = remoteLedgerPrefix(remote) + writer
         var attempt = 0
         while true {
             attempt += 1
@@ -255,7 +255,7 @@ extension Workspace {
         var report = PullReport(remote: remote, objectRemote: nil, records: 0, runs: [], conflicts: [], objects: TransferSummary())
         var named: [NamedObject] = [], sizes: [String: Int64] = [:]
         var arrivedRuns: [(String, ObjectID)] = []
-        let prefix = Self.remoteLedgerPrefix(remote)
+        let prefix = remoteLedgerPrefix(remote)
         for head in try git({ try repository.references(withPrefix: prefix) }).sorted(by: { $0.name < $1.name }) {
             let writer = String(head.name.dropFirst(prefix.count))
             if state.applied[writer] == head.target.hex { continue }
@@ -311,7 +311,7 @@ extension Workspace {
             let fastForward = try local.hex == lastKnown || (git { try repository.isAncestor(local, of: commit) })
             if !fastForward {
                 if try git({ try repository.isAncestor(commit, of: local) }) { return .unchanged }
-                let keep = "refs/ml-remote/\(remote)/conflicts/" + ref.dropFirst("refs/ml/".count)
+                let keep = "refs/ml-remote/\(remoteKey(remote))/conflicts/" + ref.dropFirst("refs/ml/".count)
                 try git { try repository.updateReference(keep, to: commit, expected: try repository.referenceTarget(keep), message: "git-ml: diverged record") }
                 return .kept("changed here and on \(remote); yours is kept, theirs is at \(keep)")
             }
@@ -326,7 +326,7 @@ extension Workspace {
                      progress: (@Sendable (StoreProgress) -> Void)? = nil) throws -> PullReport {
         var (report, named, sizes) = try fetchRecords(remote: remote)
         // Objects an earlier pull did not get (interrupted, or refused as corrupted) are wanted still.
-        let pendingPath = stateDirectory + "/remotes/" + remote + ".pending"
+        let pendingPath = stateDirectory + "/remotes/" + remoteKey(remote) + ".pending"
         let pending = Self.readPending(pendingPath)
         named += pending.named
         sizes.merge(pending.sizes) { a, _ in a }
