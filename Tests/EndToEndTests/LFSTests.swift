@@ -109,96 +109,158 @@ struct LFSTests {
         #expect(batch.stdout == "401")
     }
 
-    @Test("two clones exchange runs, a registered model and a data folder through an lfs remote that is git ml serve")
-    func lfsRemoteAgainstServe() throws {
-        let home = try TempHome()
-        let server = try TestRepo()
-        #expect(try server.ml("init").status == 0)
-        let token = "t-\(UUID().uuidString.prefix(8))"
-        let (process, url) = try serveWithToken(server, token: token)
-        defer { process.terminate(); process.waitUntilExit() }
-        try home.storeCredential(url: url, token: token)
-        try exchange(through: url + "/lfs", env: home.env) { oid in
-            FileManager.default.fileExists(atPath: server.path(".git/ml/objects/sha256/\(oid.prefix(2))/\(oid.dropFirst(2))"))
+    /// The object remote backends, each behind the same protocol; every one passes `contract`.
+    enum Backend: String, CaseIterable, CustomTestStringConvertible {
+        case dir, lfsServe = "lfs against git ml serve", lfsGiftless = "lfs against giftless"
+        var testDescription: String { rawValue }
+    }
+
+    /// A backend up and running: its `git ml remote add` arguments, the environment its clients need,
+    /// where it keeps an object's bytes (to damage them), and how to stop it.
+    struct RunningBackend {
+        var type: String
+        var location: String
+        var env: [String: String]
+        var objectPath: (String) -> String
+        var stop: () -> Void
+    }
+
+    func start(_ backend: Backend, home: TempHome) throws -> RunningBackend {
+        switch backend {
+        case .dir:
+            let folder = home.path + "/shared-objects"
+            return RunningBackend(type: "dir", location: folder, env: home.env,
+                                  objectPath: { "\(folder)/sha256/\($0.prefix(2))/\($0.dropFirst(2))" }, stop: {})
+        case .lfsServe:
+            let server = try TestRepo()
+            #expect(try server.ml("init").status == 0)
+            let token = "t-\(UUID().uuidString.prefix(8))"
+            let (process, url) = try serveWithToken(server, token: token)
+            try home.storeCredential(url: url, token: token)
+            return RunningBackend(type: "lfs", location: url + "/lfs", env: home.env,
+                                  objectPath: { server.path(".git/ml/objects/sha256/\($0.prefix(2))/\($0.dropFirst(2))") },
+                                  stop: { process.terminate(); process.waitUntilExit(); _ = server })
+        case .lfsGiftless:
+            let python = TrackingE2ETests.python
+            let gunicorn = (python as NSString).deletingLastPathComponent + "/gunicorn"
+            try #require(FileManager.default.isExecutableFile(atPath: gunicorn), "make test installs giftless and gunicorn into .venv-test")
+            let storage = home.path + "/storage"
+            try """
+                AUTH_PROVIDERS:
+                  - giftless.auth.allow_anon:read_write
+                TRANSFER_ADAPTERS:
+                  basic:
+                    factory: giftless.transfer.basic_streaming:factory
+                    options:
+                      storage_class: giftless.storage.local_storage:LocalStorage
+                      storage_options:
+                        path: \(storage)
+                PRE_AUTHORIZED_ACTION_PROVIDER:
+                  options:
+                    private_key: 0123456789abcdef0123456789abcdef-git-ml-test
+
+                """.write(toFile: home.path + "/giftless.yaml", atomically: true, encoding: .utf8)
+            let port = try freePort()
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: gunicorn)
+            p.arguments = ["-b", "127.0.0.1:\(port)", "-w", "2", "giftless.wsgi_entrypoint:app"]
+            p.environment = ProcessInfo.processInfo.environment.merging(["GIFTLESS_CONFIG_FILE": home.path + "/giftless.yaml"]) { _, b in b }
+            p.currentDirectoryURL = URL(fileURLWithPath: home.path)
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            // SIGKILL, workers first: gunicorn started from the test runner does not stop on SIGTERM.
+            let stop = {
+                _ = try? exec(["pkill", "-KILL", "-P", "\(p.processIdentifier)"], cwd: "/")
+                kill(p.processIdentifier, SIGKILL)
+                p.waitUntilExit()
+            }
+            let up = waitUntil(20) {
+                (try? exec(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:\(port)/"], cwd: "/").stdout).map { $0 != "000" } ?? false
+            }
+            if !up { stop() }
+            try #require(up, "giftless did not start on port \(port)")
+            return RunningBackend(type: "lfs", location: "http://127.0.0.1:\(port)/team/churn.git/info/lfs", env: home.env,
+                                  objectPath: { "\(storage)/team/churn/\($0)" }, stop: stop)
         }
     }
 
-    @Test("git-ml's lfs backend against an independent LFS server (giftless)")
-    func lfsRemoteAgainstGiftless() throws {
-        let python = TrackingE2ETests.python
-        let gunicorn = (python as NSString).deletingLastPathComponent + "/gunicorn"
-        try #require(FileManager.default.isExecutableFile(atPath: gunicorn), "make test installs giftless and gunicorn into .venv-test")
+    @Test("every object remote backend passes one contract: clones exchange runs, a model and data; nothing resent; a corrupted arrival is refused and fetched again once good; an interrupted download completes",
+          arguments: Backend.allCases)
+    func contract(_ backend: Backend) throws {
         let home = try TempHome()
-        let storage = home.path + "/storage"
-        try """
-            AUTH_PROVIDERS:
-              - giftless.auth.allow_anon:read_write
-            TRANSFER_ADAPTERS:
-              basic:
-                factory: giftless.transfer.basic_streaming:factory
-                options:
-                  storage_class: giftless.storage.local_storage:LocalStorage
-                  storage_options:
-                    path: \(storage)
-            PRE_AUTHORIZED_ACTION_PROVIDER:
-              options:
-                private_key: 0123456789abcdef0123456789abcdef-git-ml-test
-
-            """.write(toFile: home.path + "/giftless.yaml", atomically: true, encoding: .utf8)
-        let port = try freePort()
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: gunicorn)
-        p.arguments = ["-b", "127.0.0.1:\(port)", "-w", "2", "giftless.wsgi_entrypoint:app"]
-        p.environment = ProcessInfo.processInfo.environment.merging(["GIFTLESS_CONFIG_FILE": home.path + "/giftless.yaml"]) { _, b in b }
-        p.currentDirectoryURL = URL(fileURLWithPath: home.path)
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        // SIGKILL, workers first: gunicorn started from the test runner does not stop on SIGTERM.
-        defer {
-            _ = try? exec(["pkill", "-KILL", "-P", "\(p.processIdentifier)"], cwd: "/")
-            kill(p.processIdentifier, SIGKILL)
-            p.waitUntilExit()
-        }
-        let up = waitUntil(20) {
-            (try? exec(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:\(port)/"], cwd: "/").stdout).map { $0 != "000" } ?? false
-        }
-        try #require(up, "giftless did not start on port \(port)")
-        try exchange(through: "http://127.0.0.1:\(port)/team/churn.git/info/lfs", env: home.env) { oid in
-            FileManager.default.fileExists(atPath: storage + "/team/churn/\(oid)")
-        }
+        let running = try start(backend, home: home)
+        defer { running.stop() }
+        try exchange(running)
     }
 
-    /// Clone A pushes a run, a model and a data folder through the lfs remote at `lfs`; clone B pulls them and
-    /// audits the model; `stored` says whether the server holds an object.
-    func exchange(through lfs: String, env: [String: String], stored: (String) -> Bool) throws {
+    /// Clone A pushes a run, a model and a data folder through the backend; clone B pulls them and audits
+    /// the model; clone C meets a damaged object; clone D resumes an interrupted download.
+    func exchange(_ backend: RunningBackend) throws {
+        let env = backend.env
         let remote = try BareRemote()
-        let a = try TestRepo.clone(of: remote.path, email: "alice@example.com")
-        #expect(try a.ml(["remote", "add", "origin", "lfs", lfs], env: env).status == 0)
+        func cloneWithRemote(_ email: String) throws -> TestRepo {
+            let repo = try TestRepo.clone(of: remote.path, email: email)
+            let add = try repo.ml(["remote", "add", "origin", backend.type, backend.location], env: env)
+            #expect(add.status == 0, "\(add.stderr)")
+            return repo
+        }
+        let a = try cloneWithRemote("alice@example.com")
         for i in 0..<12 { try a.write("data/set/\(i).csv", String(repeating: "\(i),\(i * i)\n", count: 200)) }
         #expect(try a.ml("data", "add", "data/set").status == 0)
         try a.git("add", "-A"); try a.git("commit", "-qm", "data")
-        let run = try a.trainRun(String(repeating: "w", count: 100_000))
+        let weightsText = String(repeating: "w0123456789", count: 9_000)
+        let run = try a.trainRun(weightsText)
         #expect(try a.ml("model", "register", "churn", "--run", run, "--path", "outputs/model").status == 0)
         let push = try exec(["git", "push", "-q", "origin", "main"], cwd: a.root, env: env)
         #expect(push.status == 0, "\(push.stderr)")
         let data = try sha256(a.path("data/set/3.csv"))
-        #expect(stored(data), "the data file is on the LFS server under its SHA-256 oid")
+        let weights = try sha256Hex(of: weightsText)
+        #expect(FileManager.default.fileExists(atPath: backend.objectPath(data)), "the data file is on the backend under its SHA-256")
+        #expect(FileManager.default.fileExists(atPath: backend.objectPath(weights)), "the model's file is on the backend under its SHA-256")
+        // A second push has nothing to send.
+        let again = try a.ml(["push", "--json"], env: env)
+        #expect(again.status == 0 && again.stdout.contains("\"transferred\" : 0") && again.stdout.contains("\"records\" : 0"), "\(again.stdout) \(again.stderr)")
 
-        let b = try TestRepo.clone(of: remote.path, email: "bob@example.com")
-        #expect(try b.ml(["remote", "add", "origin", "lfs", lfs], env: env).status == 0)
+        let b = try cloneWithRemote("bob@example.com")
         let pull = try b.ml(["pull"], env: env)
         #expect(pull.status == 0, "\(pull.stderr)")
         #expect(try b.runIDs() == [run])
         #expect(try b.ml("model", "download", "churn:1", "got").status == 0)
-        let same = b.read("got/weights.bin") == String(repeating: "w", count: 100_000)
-        #expect(same)
+        let same = b.read("got/weights.bin") == weightsText
+        #expect(same, "the model's bytes arrived")
         #expect(try b.ml("data", "checkout").status == 0)
         #expect(b.read("data/set/3.csv") == a.read("data/set/3.csv"))
         let audit = try b.ml("audit", "churn:1", "--verify")
         #expect(audit.status == 0, "\(audit.stdout) \(audit.stderr)")
-        // A second push has nothing to send.
-        let again = try a.ml(["push", "--json"], env: env)
-        #expect(again.status == 0 && again.stdout.contains("\"transferred\" : 0"), "\(again.stdout) \(again.stderr)")
+
+        // The backend's copy is damaged: refused, named, never stored; once it is good again the next pull gets it.
+        let stored = backend.objectPath(weights)
+        let good = try Data(contentsOf: URL(fileURLWithPath: stored))
+        var bad = good
+        bad[10] ^= 0x20
+        try replace(stored, with: bad)
+        let c = try cloneWithRemote("carol@example.com")
+        let damaged = try c.ml(["pull"], env: env)
+        #expect(damaged.status != 0)
+        #expect(damaged.stderr.contains(weights) && damaged.stderr.contains("corrupted"), "\(damaged.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: c.path(".git/ml/objects/sha256/\(weights.prefix(2))/\(weights.dropFirst(2))")))
+        try replace(stored, with: good)
+        let healed = try c.ml(["pull"], env: env)
+        #expect(healed.status == 0, "\(healed.stderr)")
+        #expect(try c.ml("model", "download", "churn:1", "got").status == 0)
+        let healedSame = c.read("got/weights.bin") == weightsText
+        #expect(healedSame, "the object a failed pull left pending arrived with the next pull")
+
+        // An interrupted download left its first half; the pull completes it into the right object.
+        let d = try cloneWithRemote("dave@example.com")
+        try FileManager.default.createDirectory(atPath: d.path(".git/ml/objects/partial"), withIntermediateDirectories: true)
+        try good.prefix(good.count / 2).write(to: URL(fileURLWithPath: d.path(".git/ml/objects/partial/\(weights)")))
+        let resumed = try d.ml(["pull"], env: env)
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(try d.ml("model", "download", "churn:1", "got").status == 0)
+        let resumedSame = d.read("got/weights.bin") == weightsText
+        #expect(resumedSame)
+        #expect(!FileManager.default.fileExists(atPath: d.path(".git/ml/objects/partial/\(weights)")))
     }
 }
