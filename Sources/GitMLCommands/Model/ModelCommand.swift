@@ -17,6 +17,6 @@ struct ModelCommand: ParsableCommand {
           git ml model alias set churn production 3
           git ml model download churn@production ./deploy/model
         """,
-        subcommands: [ModelRegister.self, ModelCreate.self, ModelList.self, ModelShow.self, ModelTag.self, ModelDownload.self, ModelAliasCommand.self]
+        subcommands: [ModelRegister.self, ModelCreate.self, ModelList.self, ModelShow.self, ModelTag.self, ModelDownload.self, ModelAliasCommand.self, ModelPromote.self]
     )
 }
