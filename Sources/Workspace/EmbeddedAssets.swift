@@ -200,4 +200,148 @@ pip:
   - mlflow-skinny
 """# + "\n",
     ]
+    /// templates/*.yml: the CI workflows `git ml ci init` writes, by file name.
+    public static let ciTemplates: [String: String] = [
+        "azure-pipelines": #"""
+# git-ml: train, compare with the base branch, publish the report, promote, share.
+# Written by `git ml ci init --azure` (docs/ci.md). Every step is plain shell over
+# environment variables, so `git ml ci init` can be re-run to update it.
+trigger:
+  branches:
+    include: [{{branch}}]
+pr:
+  branches:
+    include: [{{branch}}]
+
+pool:
+  vmImage: ubuntu-latest
+
+variables:
+  GITML_JOB: "{{job}}"
+  GITML_BASE: "{{branch}}"
+  GITML_PROMOTE_MODEL: "{{model}}"
+  GITML_MODEL_PATH: "{{model_path}}"
+  GITML_PROMOTE_ALIAS: "{{alias}}"
+  GITML_PROMOTE_IF: "{{condition}}"
+
+steps:
+  - checkout: self
+    fetchDepth: 0               # the base branch's history, to find its runs
+    persistCredentials: true    # git ml push publishes the run records
+
+  - script: |
+      if ! command -v git-ml >/dev/null 2>&1; then
+        git clone --depth 1 "${GITML_SOURCE:-https://github.com/git-ml/git-ml}" "${AGENT_TEMPDIRECTORY:-/tmp}/git-ml-src"
+        make -C "${AGENT_TEMPDIRECTORY:-/tmp}/git-ml-src" install PREFIX="$HOME/.local"
+        echo "##vso[task.prependpath]$HOME/.local/bin"
+        export PATH="$HOME/.local/bin:$PATH"
+      fi
+      git config user.name >/dev/null || git config user.name "Azure Pipelines"
+      git config user.email >/dev/null || git config user.email "azure-pipelines@git-ml.invalid"
+      git ml init
+    displayName: Install git-ml
+
+  - script: git ml pull origin
+    displayName: Fetch runs, models and data
+
+  - script: git ml run -f "$GITML_JOB"
+    displayName: Train
+
+  - script: |
+      target="${SYSTEM_PULLREQUEST_TARGETBRANCH:-$GITML_BASE}"
+      git ml report --base "origin/${target#refs/heads/}" --svg ml-report.svg > ml-report.md
+      # The report on the run's Summary page.
+      echo "##vso[task.uploadsummary]$PWD/ml-report.md"
+    displayName: Report against the base branch
+
+  - script: |
+      # On the base branch only: register the run's model, and move the alias only when it beats the alias's version.
+      branch="${BUILD_SOURCEBRANCH:-}"
+      if [ -n "$GITML_PROMOTE_MODEL" ] && [ "${BUILD_REASON:-IndividualCI}" != PullRequest ] && [ "${branch#refs/heads/}" = "$GITML_BASE" ]; then
+        git ml model register "$GITML_PROMOTE_MODEL" --run latest --path "$GITML_MODEL_PATH"
+        git ml model promote "$GITML_PROMOTE_MODEL" latest --alias "$GITML_PROMOTE_ALIAS" --if "$GITML_PROMOTE_IF" || echo "not promoted"
+      fi
+    displayName: Promote
+
+  - script: git ml push origin
+    displayName: Share runs, models and data
+"""# + "\n",
+        "github-actions": #"""
+# git-ml: train, compare with the base branch, publish the report, promote, share.
+# Written by `git ml ci init --github` (docs/ci.md). Every step is plain shell over
+# environment variables, so `git ml ci init` can be re-run to update it.
+name: git-ml
+
+on:
+  push:
+    branches: [{{branch}}]
+  pull_request:
+    branches: [{{branch}}]
+
+permissions:
+  contents: write        # git ml push publishes the run records (refs/ml/ledger/<writer>)
+  pull-requests: write   # the report as one pull-request comment, updated on each push
+
+jobs:
+  train:
+    runs-on: ubuntu-latest
+    env:
+      GITML_JOB: "{{job}}"
+      GITML_BASE: "{{branch}}"
+      GITML_PROMOTE_MODEL: "{{model}}"
+      GITML_MODEL_PATH: "{{model_path}}"
+      GITML_PROMOTE_ALIAS: "{{alias}}"
+      GITML_PROMOTE_IF: "{{condition}}"
+      GH_TOKEN: ${{ github.token }}
+      PR_NUMBER: ${{ github.event.pull_request.number }}
+    steps:
+      - uses: actions/checkout@v4
+        with:
+          fetch-depth: 0   # the base branch's history, to find its runs
+
+      - name: Install git-ml
+        run: |
+          if ! command -v git-ml >/dev/null 2>&1; then
+            git clone --depth 1 "${GITML_SOURCE:-https://github.com/git-ml/git-ml}" "${RUNNER_TEMP:-/tmp}/git-ml-src"
+            make -C "${RUNNER_TEMP:-/tmp}/git-ml-src" install PREFIX="$HOME/.local"
+            echo "$HOME/.local/bin" >> "${GITHUB_PATH:-/dev/null}"
+            export PATH="$HOME/.local/bin:$PATH"
+          fi
+          git config user.name >/dev/null || git config user.name "github-actions[bot]"
+          git config user.email >/dev/null || git config user.email "41898282+github-actions[bot]@users.noreply.github.com"
+          git ml init
+
+      - name: Fetch runs, models and data
+        run: git ml pull origin
+
+      - name: Train
+        run: git ml run -f "$GITML_JOB"
+
+      - name: Report against the base branch
+        run: |
+          git ml report --base "origin/${GITHUB_BASE_REF:-$GITML_BASE}" --svg ml-report.svg > ml-report.md
+          cat ml-report.md >> "${GITHUB_STEP_SUMMARY:-/dev/null}"
+          # One comment per pull request, found by the report's hidden marker and updated in place.
+          if [ -n "${PR_NUMBER:-}" ] && [ -n "${GH_TOKEN:-}" ] && command -v gh >/dev/null 2>&1; then
+            id=$(gh api "repos/$GITHUB_REPOSITORY/issues/$PR_NUMBER/comments" --paginate \
+                   --jq '.[] | select(.body | startswith("<!-- git-ml-report -->")) | .id' | head -n 1)
+            if [ -n "$id" ]; then
+              gh api -X PATCH "repos/$GITHUB_REPOSITORY/issues/comments/$id" -F body=@ml-report.md >/dev/null
+            else
+              gh pr comment "$PR_NUMBER" --body-file ml-report.md
+            fi
+          fi
+
+      - name: Promote
+        run: |
+          # On the base branch only: register the run's model, and move the alias only when it beats the alias's version.
+          if [ -n "$GITML_PROMOTE_MODEL" ] && [ "${GITHUB_EVENT_NAME:-push}" = push ] && [ "${GITHUB_REF_NAME:-}" = "$GITML_BASE" ]; then
+            git ml model register "$GITML_PROMOTE_MODEL" --run latest --path "$GITML_MODEL_PATH"
+            git ml model promote "$GITML_PROMOTE_MODEL" latest --alias "$GITML_PROMOTE_ALIAS" --if "$GITML_PROMOTE_IF" || echo "not promoted"
+          fi
+
+      - name: Share runs, models and data
+        run: git ml push origin
+"""# + "\n",
+    ]
 }

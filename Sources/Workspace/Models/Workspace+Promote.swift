@@ -34,7 +34,9 @@ extension Workspace {
     public func promoteModel(name: String, version: String, alias: String, conditions: [String]) throws -> PromotionResult {
         try Self.checkModelName(name)
         try Self.checkAlias(alias)
-        let candidate = try modelEntry(name: name, version: version)
+        // `latest`: the highest version (what CI just registered).
+        let wanted = version == "latest" ? String(try git { try ledger.latestNumericVersion(.modelVersion, name: name) }) : version
+        let candidate = try modelEntry(name: name, version: wanted)
         let current = try modelAlias(name: name, alias: alias)?.version
         let baseEntry = try current.map { try modelEntry(name: name, version: $0) }
         var checks: [PromotionCheck] = []
