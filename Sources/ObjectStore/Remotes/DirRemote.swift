@@ -45,6 +45,25 @@ public struct DirRemote: ObjectRemote {
         }
     }
 
+    /// Copies each file into the folder's temp area while hashing it, then makes them all
+    /// durable with one flush of the file system and renames them into place.
+    public func upload(_ items: [(object: RemoteObject, path: String, action: TransferAction)]) throws {
+        do {
+            var staged: [ObjectStore.Staged] = []
+            for item in items {
+                let s = try store.stage(fileAt: item.path, consume: false)
+                guard s.id == item.object.id else {
+                    if let source = s.source { unlink(source) }
+                    throw RemoteError("\(item.path) no longer holds object \(item.object.id.hex) (it hashes to \(s.id.hex))")
+                }
+                staged.append(s)
+            }
+            try store.publish(staged)
+        } catch let e as StoreError {
+            throw RemoteError("\(location): \(e.message)", transient: e.code == .io)
+        }
+    }
+
     public func download(_ object: RemoteObject, to fd: Int32, path: String, from offset: Int64, action: TransferAction) throws -> Int64 {
         let source = open(action.href, O_RDONLY | O_CLOEXEC)
         guard source >= 0 else { throw RemoteError("\(location): open \(action.href): \(String(cString: strerror(errno)))", transient: errno != ENOENT) }

@@ -52,10 +52,18 @@ public protocol ObjectRemote: Sendable {
     func batch(_ direction: TransferDirection, _ objects: [RemoteObject]) throws -> [ContentID: BatchAnswer]
     /// Sends the bytes of the local file at `path` as `object`.
     func upload(_ object: RemoteObject, from path: String, action: TransferAction) throws
+    /// Sends several objects at once (a folder remote makes them durable with one flush, not one each).
+    func upload(_ items: [(object: RemoteObject, path: String, action: TransferAction)]) throws
     /// Writes the object's bytes from `offset` on to `fd` (a resumed download starts past what
     /// it has). Returns the offset the bytes written started at: `offset`, or 0 when the
     /// remote could only send the whole object again (the caller truncates first).
     func download(_ object: RemoteObject, to fd: Int32, path: String, from offset: Int64, action: TransferAction) throws -> Int64
+}
+
+extension ObjectRemote {
+    public func upload(_ items: [(object: RemoteObject, path: String, action: TransferAction)]) throws {
+        for item in items { try upload(item.object, from: item.path, action: item.action) }
+    }
 }
 
 /// A failure of a remote: which remote, what was attempted and why; `transient` when

@@ -78,25 +78,29 @@ public struct ObjectTransfer: Sendable {
         let done = Atomic<Int>(0), bytes = Atomic<Int64>(0), next = Atomic<Int>(0)
         let failures = Mutex<[String]>([])
         let engine = self
+        // Uploads go in small groups (a folder remote flushes once a group); downloads one by one.
+        let threads = max(1, min(remote.parallelism, tasks.count))
+        let group = direction == .upload ? max(1, min(256, tasks.count / (threads * 4))) : 1
+        let groups = stride(from: 0, to: tasks.count, by: group).map { $0..<min(tasks.count, $0 + group) }
         progress?(StoreProgress(filesDone: 0, filesTotal: tasks.count, bytesDone: 0, bytesTotal: total))
-        DispatchQueue.concurrentPerform(iterations: max(1, min(remote.parallelism, tasks.count))) { _ in
+        DispatchQueue.concurrentPerform(iterations: max(1, min(threads, groups.count))) { _ in
             while true {
-                let i = next.wrappingAdd(1, ordering: .relaxed).oldValue
-                if i >= tasks.count { return }
-                let (object, action) = tasks[i]
+                let g = next.wrappingAdd(1, ordering: .relaxed).oldValue
+                if g >= groups.count { return }
+                let items = groups[g].map { tasks[$0] }
                 do {
-                    try engine.withRetries("\(direction == .upload ? "send" : "fetch") object \(object.id.hex)") {
+                    try engine.withRetries("\(direction == .upload ? "send" : "fetch") \(items.count == 1 ? "object \(items[0].0.id.hex)" : "\(items.count) objects")") {
                         if direction == .upload {
-                            try engine.remote.upload(object, from: engine.store.path(of: object.id), action: action)
+                            try engine.remote.upload(items.map { ($0.0, engine.store.path(of: $0.0.id), $0.1) })
                         } else {
-                            try engine.receive(object, action: action)
+                            for (object, action) in items { try engine.receive(object, action: action) }
                         }
                     }
-                    let b = bytes.wrappingAdd(object.size, ordering: .relaxed).newValue
-                    let n = done.wrappingAdd(1, ordering: .relaxed).newValue
+                    let b = bytes.wrappingAdd(items.reduce(0) { $0 + $1.0.size }, ordering: .relaxed).newValue
+                    let n = done.wrappingAdd(items.count, ordering: .relaxed).newValue
                     progress?(StoreProgress(filesDone: n, filesTotal: tasks.count, bytesDone: b, bytesTotal: total))
                 } catch {
-                    failures.withLock { $0.append("\(object.id.hex): \(error)") }
+                    failures.withLock { $0.append("\(items.count == 1 ? items[0].0.id.hex + ": " : "")\(error)") }
                 }
             }
         }
