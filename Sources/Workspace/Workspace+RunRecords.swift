@@ -84,13 +84,35 @@ extension Workspace {
         }
     }
 
-    static func writeNote(for record: RunRecord, in repository: Repository, author: Signature) throws {
-        guard let commit = ObjectID(hex: record.code.commit) else { return }
+    /// Adds or replaces the lines of many runs, one note update a code commit (runs that arrive with a pull).
+    static func writeNotes(for records: [RunRecord], in repository: Repository, author: Signature) throws {
+        for (commitHex, group) in Dictionary(grouping: records, by: { $0.code.commit }) {
+            guard let commit = ObjectID(hex: commitHex) else { continue }
+            let lines = group.map { (prefix: "git-ml run \($0.id) ", line: noteLine(for: $0)) }
+            try repository.updateNote(on: commit, notesRef: notesRef, author: author) { old in
+                var existing = (old ?? "").split(separator: "\n", omittingEmptySubsequences: true).map(String.init)
+                let replaced = Set(lines.map(\.prefix))
+                existing.removeAll { line in
+                    guard line.hasPrefix("git-ml run "), let end = line.dropFirst(11).firstIndex(of: " ") else { return false }
+                    return replaced.contains(String(line[..<line.index(after: end)]))
+                }
+                return (existing + lines.map(\.line)).joined(separator: "\n") + "\n"
+            }
+        }
+    }
+
+    static func noteLine(for record: RunRecord) -> String {
         var line = "git-ml run \(record.id) \(record.status.rawValue) name=\(record.name)"
         if record.code.dirty { line += " dirty" }
         for key in record.metrics.keys.sorted().prefix(6) {
             line += " \(key)=\(RunFormatting.number(record.metrics[key]!.last))"
         }
+        return line
+    }
+
+    static func writeNote(for record: RunRecord, in repository: Repository, author: Signature) throws {
+        guard let commit = ObjectID(hex: record.code.commit) else { return }
+        let line = noteLine(for: record)
         let prefix = "git-ml run \(record.id) "
         try repository.updateNote(on: commit, notesRef: notesRef, author: author) { old in
             var lines = (old ?? "").split(separator: "\n", omittingEmptySubsequences: true).map(String.init)

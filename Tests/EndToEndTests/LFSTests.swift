@@ -40,27 +40,7 @@ final class TempHome: Sendable {
 
 /// `git ml serve` in `repo` with a token; its URL.
 func serveWithToken(_ repo: TestRepo, token: String) throws -> (Process, String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: gitmlBinary)
-    p.arguments = ["serve", "--port", "0"]
-    p.environment = ProcessInfo.processInfo.environment.merging(["GITML_SERVE_TOKEN": token]) { _, b in b }
-    p.currentDirectoryURL = URL(fileURLWithPath: repo.root)
-    let err = Pipe()
-    p.standardError = err
-    p.standardOutput = FileHandle.nullDevice
-    try p.run()
-    var text = ""
-    let deadline = Date().addingTimeInterval(20)
-    while Date() < deadline, !text.contains(" at http://") || !text.contains("\n") {
-        let chunk = err.fileHandleForReading.availableData
-        if chunk.isEmpty { break }
-        text += String(decoding: chunk, as: UTF8.self)
-    }
-    guard let r = text.range(of: "at http://"), let end = text[r.upperBound...].firstIndex(where: { $0 == " " || $0 == "\n" }) else {
-        p.terminate()
-        throw TestFailure("git ml serve did not start: \(text)")
-    }
-    return (p, "http://" + text[r.upperBound..<end])
+    try TrackingE2ETests().serve(repo, token: token)
 }
 
 @Suite("Git LFS: git ml serve as an LFS server for the real git-lfs client; git-ml's lfs remotes against it and against giftless")

@@ -33,24 +33,24 @@ public struct DirRemote: ObjectRemote {
         return out
     }
 
-    public func upload(_ object: RemoteObject, from path: String, action: TransferAction) throws {
-        do {
-            // Hashed while copied: what lands in the folder is checked against its id.
-            let (id, _) = try store.put(fileAt: path)
-            guard id == object.id else {
-                throw RemoteError("\(path) no longer holds object \(object.id.hex) (it hashes to \(id.hex))")
-            }
-        } catch let e as StoreError {
-            throw RemoteError("\(location): \(e.message)", transient: e.code == .io)
-        }
-    }
-
-    /// Copies each file into the folder's temp area while hashing it, then makes them all
-    /// durable with one flush of the file system and renames them into place.
+    /// Links each object into the folder when it is on the same file system (objects never
+    /// change, so the two stores can share them, as `git clone --local` shares git's objects);
+    /// otherwise copies it into the folder's temp area while hashing it. Then makes them all
+    /// durable with one flush of the file system, and renames the copies into place.
     public func upload(_ items: [(object: RemoteObject, path: String, action: TransferAction)]) throws {
         do {
             var staged: [ObjectStore.Staged] = []
+            var linked = false
             for item in items {
+                let destination = store.path(of: item.object.id)
+                try store.makeParent(of: destination)
+                if Glibc.link(item.path, destination) == 0 || errno == EEXIST {
+                    linked = true
+                    continue
+                }
+                guard [EXDEV, EPERM, EMLINK, ENOTSUP, EOPNOTSUPP].contains(errno) else {
+                    throw RemoteError("\(location): link \(destination): \(String(cString: strerror(errno)))", transient: true)
+                }
                 let s = try store.stage(fileAt: item.path, consume: false)
                 guard s.id == item.object.id else {
                     if let source = s.source { unlink(source) }
@@ -59,9 +59,21 @@ public struct DirRemote: ObjectRemote {
                 staged.append(s)
             }
             try store.publish(staged)
+            if linked {
+                let fd = open(store.root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+                guard fd >= 0, flushFileSystem(fd) == 0 else {
+                    if fd >= 0 { close(fd) }
+                    throw RemoteError("\(location): cannot flush the file system: \(String(cString: strerror(errno)))", transient: true)
+                }
+                close(fd)
+            }
         } catch let e as StoreError {
             throw RemoteError("\(location): \(e.message)", transient: e.code == .io)
         }
+    }
+
+    public func upload(_ object: RemoteObject, from path: String, action: TransferAction) throws {
+        try upload([(object, path, action)])
     }
 
     public func download(_ object: RemoteObject, to fd: Int32, path: String, from offset: Int64, action: TransferAction) throws -> Int64 {

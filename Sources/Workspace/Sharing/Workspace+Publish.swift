@@ -290,10 +290,10 @@ extension Workspace {
             state.applied[writer] = head.target.hex
         }
         try saveSyncState(state, remote: remote)
-        for (id, commit) in arrivedRuns {
-            if let record = try? readRecord(commit: commit) { try? Self.writeNote(for: record, in: repository, author: signature) }
-            report.runs.append(id)
-        }
+        // Runs that arrive get their lines in refs/notes/ml: one note update a code commit.
+        let records = arrivedRuns.compactMap { try? readRecord(commit: $0.1) }
+        try? Self.writeNotes(for: records, in: repository, author: signature)
+        report.runs = arrivedRuns.map(\.0)
         if arrivedRuns.count > 1000 { _ = try? gitProgram.run(["pack-refs", "--all"]) }
         return (report, named, sizes)
     }
