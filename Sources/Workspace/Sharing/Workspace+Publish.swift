@@ -236,8 +236,12 @@ extension Workspace {
             head = try git {
                 let blob = try repository.writeBlob(entry.text(writer: writer))
                 let tree = try repository.writeTree([TreeEntry(name: LedgerEntry.file, id: blob, mode: .blob)])
+                // Dated as its newest record, not now: git's walks (a push's, the remote's connectivity
+                // check) go through commits newer than what they look for, so a ledger commit of old
+                // records (a first publish of many runs) is never walked by a later push.
+                let newest = try parents.dropFirst(head == nil ? 0 : 1).map { try repository.readCommit($0).time }.max() ?? Date()
                 return try repository.createCommit(tree: tree, parents: parents, message: "git-ml ledger \(writer): \(chunk.count) record(s)",
-                                                   author: signature, time: Date(), signer: nil)
+                                                   author: signature, time: newest, signer: nil)
             }
         }
         return head!
