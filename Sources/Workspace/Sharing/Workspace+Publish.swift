@@ -32,28 +32,46 @@ public struct PullReport: Sendable, Codable {
 
 /// What this clone knows a remote holds: each record's commit as last published or fetched,
 /// and each writer's ledger head as far as it was applied here. A line-per-entry text file
-/// under `.git/ml/remotes/`, rewritten atomically.
+/// under `.git/ml/remotes/` that each exchange appends its changes to (a later line wins);
+/// rewritten whole, atomically, once it holds twice the lines it needs.
 struct SyncState {
     var known: [String: String] = [:]
     var applied: [String: String] = [:]
+    /// Lines the file holds (to know when to rewrite it).
+    var lines = 0
 
     static func load(_ path: String) -> SyncState {
         var state = SyncState()
         guard let data = FileManager.default.contents(atPath: path) else { return state }
-        for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
-            let parts = line.split(separator: " ", maxSplits: 2)
-            guard parts.count == 3 else { continue }
-            if parts[0] == "ref" { state.known[String(parts[2])] = String(parts[1]) }
-            else if parts[0] == "head" { state.applied[String(parts[1])] = String(parts[2]) }
+        data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
+            let bytes = raw.bindMemory(to: UInt8.self)
+            var start = 0
+            while start < bytes.count {
+                var end = start
+                while end < bytes.count && bytes[end] != 0x0A { end += 1 }
+                // `ref <40 hex> <ref>` or `head <writer> <40 hex>`; a line cut short by a crash is skipped.
+                let line = bytes[start..<end]
+                if end < bytes.count, let first = line.firstIndex(of: 0x20), let second = line[(first + 1)...].firstIndex(of: 0x20) {
+                    let kind = String(decoding: line[start..<first], as: UTF8.self)
+                    let a = String(decoding: line[(first + 1)..<second], as: UTF8.self)
+                    let b = String(decoding: line[(second + 1)...], as: UTF8.self)
+                    if kind == "ref" { state.known[b] = a } else if kind == "head" { state.applied[a] = b }
+                    state.lines += 1
+                }
+                start = end + 1
+            }
         }
         return state
     }
 
+    static func refLine(_ ref: String, _ commit: String) -> String { "ref \(commit) \(ref)\n" }
+    static func headLine(_ writer: String, _ head: String) -> String { "head \(writer) \(head)\n" }
+
     func text() -> Data {
         var out = ""
         out.reserveCapacity(known.count * 100)
-        for (writer, head) in applied.sorted(by: { $0.key < $1.key }) { out += "head \(writer) \(head)\n" }
-        for (ref, commit) in known { out += "ref \(commit) \(ref)\n" }
+        for (writer, head) in applied.sorted(by: { $0.key < $1.key }) { out += Self.headLine(writer, head) }
+        for (ref, commit) in known { out += Self.refLine(ref, commit) }
         return Data(out.utf8)
     }
 }
@@ -128,9 +146,28 @@ extension Workspace {
 
     func syncStatePath(_ remote: String) -> String { stateDirectory + "/remotes/" + remoteKey(remote) + ".sync" }
 
-    func saveSyncState(_ state: SyncState, remote: String) throws {
+    /// Records what changed in `state` since it was loaded (`changes`: the lines to add), appending
+    /// them, or rewriting the file once it holds twice the lines it needs.
+    func saveSyncState(_ state: SyncState, changes: String, remote: String) throws {
+        guard !changes.isEmpty else { return }
         try FileManager.default.createDirectory(atPath: stateDirectory + "/remotes", withIntermediateDirectories: true)
-        try writeFileAtomically(state.text(), to: syncStatePath(remote))
+        let path = syncStatePath(remote)
+        let added = changes.utf8.reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) }
+        if state.lines + added > 2 * (state.known.count + state.applied.count) + 1000 {
+            try writeFileAtomically(state.text(), to: path)
+            return
+        }
+        let fd = Glibc.open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw WorkspaceError(.storage, "cannot write \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        let data = Array(changes.utf8)
+        var offset = 0
+        while offset < data.count {
+            let n = data[offset...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            if n < 0 { if errno == EINTR { continue }; throw WorkspaceError(.storage, "cannot write \(path): \(String(cString: strerror(errno)))") }
+            offset += n
+        }
+        fsync(fd)
     }
 
     /// Where fetched ledger heads of `remote` are kept here.
@@ -138,8 +175,12 @@ extension Workspace {
 
     /// Fetches every writer's ledger head from `remote` with git's own transport.
     func fetchLedgers(_ remote: String) throws {
-        let r = try gitProgram.run(["fetch", "--no-tags", "--no-write-fetch-head", "--quiet", remote,
-                                    "+refs/ml/ledger/*:\(remoteLedgerPrefix(remote))*"])
+        // Negotiated from the ledger heads fetched before, not from every per-record ref here.
+        var arguments = ["fetch", "--no-tags", "--no-write-fetch-head", "--quiet"]
+        if !(try git { try repository.references(withPrefix: remoteLedgerPrefix(remote)) }).isEmpty {
+            arguments.append("--negotiation-tip=\(remoteLedgerPrefix(remote))*")
+        }
+        let r = try gitProgram.run(arguments + [remote, "+refs/ml/ledger/*:\(remoteLedgerPrefix(remote))*"])
         guard r.succeeded else {
             throw WorkspaceError(.storage, "git fetch of the records from \(remote) failed: \(Self.firstLines(r.errors))",
                                  hint: "check that the remote is reachable: git ls-remote \(remote)")
@@ -199,15 +240,24 @@ extension Workspace {
         var attempt = 0
         while true {
             attempt += 1
-            try fetchLedgers(remote)
+            // The ledger head pushed or fetched last is the parent; only when there is none, or the
+            // remote refused (another clone of this writer pushed since), is the remote asked.
+            if try attempt > 1 || git({ try repository.referenceTarget(headRef) }) == nil { try fetchLedgers(remote) }
             let parent = try git { try repository.referenceTarget(headRef) }
             let tip = try writeLedgerCommits(writer: writer, parent: parent, records: fresh.map { ($0.target, $0.name) }, sizes: sizes)
             let r = try gitProgram.run(["push", "--quiet", "--no-verify", remote, "\(tip.hex):refs/ml/ledger/\(writer)"])
             if r.succeeded {
                 try git { try repository.updateReference(headRef, to: tip, expected: parent, message: "git-ml: pushed ledger") }
-                for ref in fresh { state.known[ref.name] = ref.target.hex }
-                if state.applied[writer] == parent?.hex { state.applied[writer] = tip.hex }
-                try saveSyncState(state, remote: remote)
+                var changes = ""
+                for ref in fresh {
+                    state.known[ref.name] = ref.target.hex
+                    changes += SyncState.refLine(ref.name, ref.target.hex)
+                }
+                if state.applied[writer] == parent?.hex {
+                    state.applied[writer] = tip.hex
+                    changes += SyncState.headLine(writer, tip.hex)
+                }
+                try saveSyncState(state, changes: changes, remote: remote)
                 report.records = fresh.count
                 report.ledger = tip.hex
                 return report
@@ -255,6 +305,7 @@ extension Workspace {
     /// arrive get their line in `refs/notes/ml`.
     func fetchRecords(remote: String) throws -> (report: PullReport, objects: [NamedObject], sizes: [String: Int64]) {
         var state = SyncState.load(syncStatePath(remote))
+        var changes = ""
         try fetchLedgers(remote)
         var report = PullReport(remote: remote, objectRemote: nil, records: 0, runs: [], conflicts: [], objects: TransferSummary())
         var named: [NamedObject] = [], sizes: [String: Int64] = [:]
@@ -281,6 +332,7 @@ extension Workspace {
                     guard Self.publishedPrefixes.contains(where: { ref.hasPrefix($0) }), !ref.contains("..") else { continue }
                     let before = state.known[ref]
                     state.known[ref] = commit.hex
+                    if before != commit.hex { changes += SyncState.refLine(ref, commit.hex) }
                     switch try applyRecord(ref: ref, commit: commit, lastKnown: before, remote: remote) {
                     case .unchanged: continue
                     case .kept(let why): report.conflicts.append("\(ref): \(why)")
@@ -292,8 +344,9 @@ extension Workspace {
                 }
             }
             state.applied[writer] = head.target.hex
+            changes += SyncState.headLine(writer, head.target.hex)
         }
-        try saveSyncState(state, remote: remote)
+        try saveSyncState(state, changes: changes, remote: remote)
         // Runs that arrive get their lines in refs/notes/ml: one note update a code commit.
         let records = arrivedRuns.compactMap { try? readRecord(commit: $0.1) }
         try? Self.writeNotes(for: records, in: repository, author: signature)
