@@ -90,6 +90,10 @@ extension Workspace {
             guard let commit = ObjectID(hex: commitHex) else { continue }
             let lines = group.map { (prefix: "git-ml run \($0.id) ", line: noteLine(for: $0)) }
             try repository.updateNote(on: commit, notesRef: notesRef, author: author) { old in
+                // New runs (the usual case) are appended without taking a long note apart.
+                if let old, !lines.contains(where: { old.contains($0.prefix) }) {
+                    return (old.hasSuffix("\n") || old.isEmpty ? old : old + "\n") + lines.map(\.line).joined(separator: "\n") + "\n"
+                }
                 var existing = (old ?? "").split(separator: "\n", omittingEmptySubsequences: true).map(String.init)
                 let replaced = Set(lines.map(\.prefix))
                 existing.removeAll { line in

@@ -305,8 +305,10 @@ extension Workspace {
     /// arrive get their line in `refs/notes/ml`.
     func fetchRecords(remote: String) throws -> (report: PullReport, objects: [NamedObject], sizes: [String: Int64]) {
         var state = SyncState.load(syncStatePath(remote))
+        PerfTrace.mark("pull: sync state loaded (\(state.known.count) records)")
         var changes = ""
         try fetchLedgers(remote)
+        PerfTrace.mark("pull: ledgers fetched")
         var report = PullReport(remote: remote, objectRemote: nil, records: 0, runs: [], conflicts: [], objects: TransferSummary())
         var named: [NamedObject] = [], sizes: [String: Int64] = [:]
         var arrivedRuns: [(String, ObjectID)] = []
@@ -346,12 +348,20 @@ extension Workspace {
             state.applied[writer] = head.target.hex
             changes += SyncState.headLine(writer, head.target.hex)
         }
+        PerfTrace.mark("pull: records applied")
         try saveSyncState(state, changes: changes, remote: remote)
+        PerfTrace.mark("pull: sync state saved")
         // Runs that arrive get their lines in refs/notes/ml: one note update a code commit.
         let records = arrivedRuns.compactMap { try? readRecord(commit: $0.1) }
         try? Self.writeNotes(for: records, in: repository, author: signature)
+        PerfTrace.mark("pull: notes written")
         report.runs = arrivedRuns.map(\.0)
-        if arrivedRuns.count > 1000 { _ = try? gitProgram.run(["pack-refs", "--all"]) }
+        if arrivedRuns.count > 1000 {
+            // Many refs arrived: pack them, and give git a commit-graph so that its later walks
+            // (every fetch's check that what arrived is connected) need not parse each record commit.
+            _ = try? gitProgram.run(["pack-refs", "--all"])
+            _ = try? gitProgram.run(["commit-graph", "write", "--reachable", "--split"])
+        }
         return (report, named, sizes)
     }
 
