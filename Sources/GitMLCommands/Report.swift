@@ -165,7 +165,8 @@ enum ReportRendering {
             out.append("No runs were made from this commit. Run `git ml run` (or the CI job) first.")
         }
         for c in data.comparisons {
-            let job = c.key.hasPrefix("job: ") ? "`\(md(String(c.key.dropFirst(5))))`" : "`\(md(String(c.key.dropFirst(5))))`"
+            // The key is `job: <file>` or `cmd: <command line>`; the heading shows what follows.
+            let job = "`\(md(String(c.key.dropFirst(5))))`"
             let against = c.base.map { "run `\(md($0.name))` (`\($0.id)`, commit `\($0.code.commit.prefix(10))`)" } ?? "no run of this job on the base"
             out.append("### \(job)")
             out.append("")

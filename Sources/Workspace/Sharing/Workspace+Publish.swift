@@ -311,7 +311,8 @@ extension Workspace {
         PerfTrace.mark("pull: ledgers fetched")
         var report = PullReport(remote: remote, objectRemote: nil, records: 0, runs: [], conflicts: [], objects: TransferSummary())
         var named: [NamedObject] = [], sizes: [String: Int64] = [:]
-        var arrivedRuns: [(String, ObjectID)] = []
+        var arrivedRuns: [String] = []
+        var arrivedRecords: [RunRecord] = []
         let prefix = remoteLedgerPrefix(remote)
         for head in try git({ try repository.references(withPrefix: prefix) }).sorted(by: { $0.name < $1.name }) {
             let writer = String(head.name.dropFirst(prefix.count))
@@ -340,8 +341,16 @@ extension Workspace {
                     case .kept(let why): report.conflicts.append("\(ref): \(why)")
                     case .moved:
                         report.records += 1
-                        named += (try? namedObjects(ref: ref, commit: commit)) ?? []
-                        if ref.hasPrefix(RecordKind.run.refPrefix) { arrivedRuns.append((String(ref.dropFirst(RecordKind.run.refPrefix.count)), commit)) }
+                        if ref.hasPrefix(RecordKind.run.refPrefix) {
+                            // A run is read once: for the objects it names and for its note line.
+                            arrivedRuns.append(String(ref.dropFirst(RecordKind.run.refPrefix.count)))
+                            if let record = try? readRecord(commit: commit) {
+                                arrivedRecords.append(record)
+                                named += namedObjects(of: record)
+                            }
+                        } else {
+                            named += (try? namedObjects(ref: ref, commit: commit)) ?? []
+                        }
                     }
                 }
             }
@@ -352,10 +361,9 @@ extension Workspace {
         try saveSyncState(state, changes: changes, remote: remote)
         PerfTrace.mark("pull: sync state saved")
         // Runs that arrive get their lines in refs/notes/ml: one note update a code commit.
-        let records = arrivedRuns.compactMap { try? readRecord(commit: $0.1) }
-        try? Self.writeNotes(for: records, in: repository, author: signature)
+        try? Self.writeNotes(for: arrivedRecords, in: repository, author: signature)
         PerfTrace.mark("pull: notes written")
-        report.runs = arrivedRuns.map(\.0)
+        report.runs = arrivedRuns
         if arrivedRuns.count > 1000 {
             // Many refs arrived: pack them, and give git a commit-graph so that its later walks
             // (every fetch's check that what arrived is connected) need not parse each record commit.

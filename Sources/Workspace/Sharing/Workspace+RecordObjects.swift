@@ -20,19 +20,7 @@ extension Workspace {
     /// The objects the record at `ref` (commit `commit`) names: a run's outputs, inputs and
     /// environment lock; a model version's files; a data asset's bytes. Other kinds name none.
     func namedObjects(ref: String, commit: ObjectID) throws -> [NamedObject] {
-        if ref.hasPrefix(RecordKind.run.refPrefix) {
-            let record = try readRecord(commit: commit)
-            var out = record.outputs.map {
-                NamedObject(sha256: $0.sha256, folder: $0.type != "uri_file", size: $0.type == "uri_file" ? $0.size : nil, owner: "run \(record.id) output \($0.name)")
-            }
-            for input in record.inputs ?? [] {
-                guard let sha = input.sha256 else { continue }
-                out.append(NamedObject(sha256: sha, folder: input.type != "uri_file", size: input.type == "uri_file" ? input.size : nil,
-                                       owner: "run \(record.id) input \(input.name)"))
-            }
-            if let lock = record.environment?.lock { out.append(NamedObject(sha256: lock, folder: false, size: nil, owner: "run \(record.id) environment lock")) }
-            return out
-        }
+        if ref.hasPrefix(RecordKind.run.refPrefix) { return namedObjects(of: try readRecord(commit: commit)) }
         if ref.hasPrefix(RecordKind.modelVersion.refPrefix) {
             let m = try readModel(commit: commit)
             return [NamedObject(sha256: m.artifact.sha256, folder: m.artifact.type == "uri_folder",
@@ -44,6 +32,20 @@ extension Workspace {
                                 owner: "data asset \(a.name):\(a.version)")]
         }
         return []
+    }
+
+    /// The objects a run record names: its outputs, inputs and environment lock.
+    func namedObjects(of record: RunRecord) -> [NamedObject] {
+        var out = record.outputs.map {
+            NamedObject(sha256: $0.sha256, folder: $0.type != "uri_file", size: $0.type == "uri_file" ? $0.size : nil, owner: "run \(record.id) output \($0.name)")
+        }
+        for input in record.inputs ?? [] {
+            guard let sha = input.sha256 else { continue }
+            out.append(NamedObject(sha256: sha, folder: input.type != "uri_file", size: input.type == "uri_file" ? input.size : nil,
+                                   owner: "run \(record.id) input \(input.name)"))
+        }
+        if let lock = record.environment?.lock { out.append(NamedObject(sha256: lock, folder: false, size: nil, owner: "run \(record.id) environment lock")) }
+        return out
     }
 
     /// The objects the data pointers (`*.mlref`) in a commit's tree name.
