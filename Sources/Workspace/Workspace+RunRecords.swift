@@ -90,19 +90,55 @@ extension Workspace {
             guard let commit = ObjectID(hex: commitHex) else { continue }
             let lines = group.map { (prefix: "git-ml run \($0.id) ", line: noteLine(for: $0)) }
             try repository.updateNote(on: commit, notesRef: notesRef, author: author) { old in
-                // New runs (the usual case) are appended without taking a long note apart.
-                if let old, !lines.contains(where: { old.contains($0.prefix) }) {
-                    return (old.hasSuffix("\n") || old.isEmpty ? old : old + "\n") + lines.map(\.line).joined(separator: "\n") + "\n"
-                }
-                var existing = (old ?? "").split(separator: "\n", omittingEmptySubsequences: true).map(String.init)
-                let replaced = Set(lines.map(\.prefix))
-                existing.removeAll { line in
-                    guard line.hasPrefix("git-ml run "), let end = line.dropFirst(11).firstIndex(of: " ") else { return false }
-                    return replaced.contains(String(line[..<line.index(after: end)]))
-                }
-                return (existing + lines.map(\.line)).joined(separator: "\n") + "\n"
+                mergeNote(old, lines: lines)
             }
         }
+    }
+
+    static func writeNote(for record: RunRecord, in repository: Repository, author: Signature) throws {
+        try writeNotes(for: [record], in: repository, author: author)
+    }
+
+    /// The note with each run's line replaced, or appended when the run has none. A commit's note
+    /// can hold many thousands of runs (a sweep, or a team's year on one commit), so new runs (the
+    /// usual case) are found absent by a byte search and appended without taking the note apart.
+    static func mergeNote(_ old: String?, lines: [(prefix: String, line: String)]) -> String {
+        var old = old ?? ""
+        let present = old.withUTF8 { note in
+            lines.contains { entry in
+                var prefix = "\n" + entry.prefix
+                return prefix.withUTF8 { needle in
+                    note.starts(with: needle.dropFirst()) || contains(needle, in: note)
+                }
+            }
+        }
+        if !present {
+            return (old.hasSuffix("\n") || old.isEmpty ? old : old + "\n") + lines.map(\.line).joined(separator: "\n") + "\n"
+        }
+        // A run's line is replaced where it stands (a run that finishes keeps its place).
+        var pending = Dictionary(lines.map { ($0.prefix, $0.line) }, uniquingKeysWith: { _, last in last })
+        var merged = old.split(separator: "\n", omittingEmptySubsequences: true).map(String.init)
+        for i in merged.indices where merged[i].hasPrefix("git-ml run ") {
+            guard let end = merged[i].dropFirst(11).firstIndex(of: " "),
+                  let line = pending.removeValue(forKey: String(merged[i][...end])) else { continue }
+            merged[i] = line
+        }
+        merged += lines.compactMap { pending.removeValue(forKey: $0.prefix) }
+        return merged.joined(separator: "\n") + "\n"
+    }
+
+    /// Whether `haystack` holds `needle` (which starts with a newline), jumping from line to line with memchr.
+    private static func contains(_ needle: UnsafeBufferPointer<UInt8>, in haystack: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard let base = haystack.baseAddress, let first = needle.first, needle.count <= haystack.count else { return false }
+        var at = 0
+        while at + needle.count <= haystack.count {
+            guard let hit = memchr(base + at, Int32(first), haystack.count - at) else { return false }
+            let offset = UnsafePointer<UInt8>(hit.assumingMemoryBound(to: UInt8.self)) - base
+            if offset + needle.count > haystack.count { return false }
+            if memcmp(base + offset, needle.baseAddress!, needle.count) == 0 { return true }
+            at = offset + 1
+        }
+        return false
     }
 
     static func noteLine(for record: RunRecord) -> String {
@@ -112,17 +148,6 @@ extension Workspace {
             line += " \(key)=\(RunFormatting.number(record.metrics[key]!.last))"
         }
         return line
-    }
-
-    static func writeNote(for record: RunRecord, in repository: Repository, author: Signature) throws {
-        guard let commit = ObjectID(hex: record.code.commit) else { return }
-        let line = noteLine(for: record)
-        let prefix = "git-ml run \(record.id) "
-        try repository.updateNote(on: commit, notesRef: notesRef, author: author) { old in
-            var lines = (old ?? "").split(separator: "\n", omittingEmptySubsequences: true).map(String.init)
-            if let i = lines.firstIndex(where: { $0.hasPrefix(prefix) }) { lines[i] = line } else { lines.append(line) }
-            return lines.joined(separator: "\n") + "\n"
-        }
     }
 }
 

@@ -92,3 +92,24 @@ import Testing
         #expect(RunFormatting.bytes(1_500_000) == "1.5 MB")
     }
 }
+
+@Suite struct NoteTests {
+    typealias Line = (prefix: String, line: String)
+    static func line(_ id: String, _ status: String) -> Line { ("git-ml run \(id) ", "git-ml run \(id) \(status) name=\(id)") }
+
+    @Test func newRunsAreAppendedAndKnownRunsReplacedInPlace() {
+        #expect(Workspace.mergeNote(nil, lines: [Self.line("a1", "running")]) == "git-ml run a1 running name=a1\n")
+        let two = "git-ml run a1 running name=a1\ngit-ml run b2 running name=b2\n"
+        // Appended: neither run is in the note (an id that is a prefix of another's is not a match).
+        #expect(Workspace.mergeNote("git-ml run a1 running name=a1", lines: [Self.line("b2", "running")]) == two)
+        #expect(Workspace.mergeNote(two, lines: [Self.line("a", "running")]) == two + "git-ml run a running name=a\n")
+        // Replaced where it stands, the first line and a later one; a new run in the same update is appended.
+        #expect(Workspace.mergeNote(two, lines: [Self.line("a1", "completed")])
+                == "git-ml run a1 completed name=a1\ngit-ml run b2 running name=b2\n")
+        #expect(Workspace.mergeNote(two, lines: [Self.line("c3", "running"), Self.line("b2", "failed")])
+                == "git-ml run a1 running name=a1\ngit-ml run b2 failed name=b2\ngit-ml run c3 running name=c3\n")
+        // A line of someone else's note text is kept.
+        #expect(Workspace.mergeNote("reviewed by ann\n" + two, lines: [Self.line("b2", "completed")])
+                == "reviewed by ann\ngit-ml run a1 running name=a1\ngit-ml run b2 completed name=b2\n")
+    }
+}
