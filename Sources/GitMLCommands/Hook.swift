@@ -27,17 +27,11 @@ struct Hook: WorkspaceCommand {
     func run(in workspace: Workspace) throws {
         // git writes "<local ref> <local sha> <remote ref> <remote sha>" for each ref it pushes.
         let input = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
-        if workspace.environment["GITML_HOOK_ACTIVE"] != nil { return }
-        guard try workspace.config().pushRecords else { return }
-        let pushed = input.split(separator: "\n").compactMap { line -> String? in
-            let parts = line.split(separator: " ")
-            guard parts.count >= 2, parts[1].contains(where: { $0 != "0" }) else { return nil }
-            return String(parts[1])
-        }
         let remote = arguments[0]
         do {
-            let report = try workspace.pushRecords(remote: remote, data: .commits(pushed),
-                                                   progress: Terminal.current.stderrIsTTY ? ProgressLine(label: "git-ml objects").update : nil)
+            guard let report = try workspace.prePush(remote: remote, hookInput: input,
+                                                     progress: Terminal.current.stderrIsTTY ? ProgressLine(label: "git-ml objects").update : nil)
+            else { return }
             if report.records > 0 || report.objects.transferred > 0 {
                 Out.error("git-ml: sent \(report.objects.transferred) object(s) and \(report.records) record(s) to \(remote)")
             }

@@ -24,14 +24,14 @@ public struct SignatureCheck: Codable, Sendable, Equatable {
 /// `gpg.ssh.program`. Checking uses git itself (`git log --format=%G?`), so
 /// `gpg.ssh.allowedSignersFile` and the user's keyring decide trust, as for their commits.
 ///
-/// Besides the pre-push hook, this is the one place git-ml runs programs of the user's
-/// git set-up: signing needs their keys and agents exactly as git uses them.
+/// Signing runs the programs of the user's git set-up (ExternalProgram): it needs their keys
+/// and agents exactly as git uses them.
 extension Workspace {
     /// Signs a commit's bytes; the armored signature for its `gpgsig` header.
     func signCommit(_ payload: Data) throws -> String {
         let format = repository.configString("gpg.format") ?? "openpgp"
         let key = repository.configString("user.signingkey")
-        let scratch = try FileManager.default.temporaryDirectoryForSigning(stateDirectory)
+        let scratch = try FileManager.default.privateScratchDirectory(stateDirectory, purpose: "sign")
         defer { try? FileManager.default.removeItem(atPath: scratch) }
         switch format {
         case "ssh":
@@ -101,10 +101,7 @@ extension Workspace {
         guard try git({ try repository.commitSignature(id) }) != nil else {
             return SignatureCheck(status: "unsigned", code: "N")
         }
-        let scratch = try FileManager.default.temporaryDirectoryForSigning(stateDirectory)
-        defer { try? FileManager.default.removeItem(atPath: scratch) }
-        let result = try ExternalProgram.run(["git", "-C", workTree, "log", "-1", "--no-walk", "--format=%G?%x00%GS%x00%GK%x00%GG", commit],
-                                             environment: environment, scratch: scratch)
+        let result = try gitProgram.run(["log", "-1", "--no-walk", "--format=%G?%x00%GS%x00%GK%x00%GG", commit])
         let parts = result.output.split(separator: "\0", omittingEmptySubsequences: false).map(String.init)
         guard result.status == 0, parts.count >= 4, let code = parts.first?.trimmingCharacters(in: .whitespacesAndNewlines) else {
             return SignatureCheck(status: "cannot check", code: "E", detail: result.errorLine)
@@ -114,57 +111,5 @@ extension Workspace {
         let detail = parts[3].split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }.last
         return SignatureCheck(status: names[code] ?? code, code: code, signer: parts[1].isEmpty ? nil : parts[1],
                               key: parts[2].isEmpty ? nil : parts[2], detail: code == "G" ? nil : detail)
-    }
-}
-
-extension FileManager {
-    /// A private scratch folder under `.git/ml/tmp` (mode 0700), removed by the caller.
-    func temporaryDirectoryForSigning(_ stateDirectory: String) throws -> String {
-        let root = stateDirectory + "/tmp"
-        try createDirectory(atPath: root, withIntermediateDirectories: true)
-        let path = root + "/sign-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        guard mkdir(path, 0o700) == 0 else {
-            throw WorkspaceError(.storage, "cannot make \(path): \(String(cString: strerror(errno)))")
-        }
-        return path
-    }
-}
-
-/// A program of the user's set-up run to its end, its output in files (never pipes,
-/// which an agent it starts could hold open).
-enum ExternalProgram {
-    struct Result {
-        var status: Int32
-        var output: String
-        var error: String
-        /// The last non-empty line of its error output, for a one-line message.
-        var errorLine: String {
-            error.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.last { !$0.isEmpty && !$0.hasPrefix("[GNUPG:]") }
-                ?? "exit status \(status)"
-        }
-    }
-
-    static func run(_ arguments: [String], input: Data? = nil, environment: [String: String], scratch: String) throws -> Result {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        process.environment = environment
-        let outPath = scratch + "/stdout", errPath = scratch + "/stderr", inPath = scratch + "/stdin"
-        FileManager.default.createFile(atPath: outPath, contents: nil)
-        FileManager.default.createFile(atPath: errPath, contents: nil)
-        FileManager.default.createFile(atPath: inPath, contents: input ?? Data())
-        let out = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
-        let err = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
-        let inp = try FileHandle(forReadingFrom: URL(fileURLWithPath: inPath))
-        defer { try? out.close(); try? err.close(); try? inp.close() }
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = inp
-        do { try process.run() } catch {
-            throw WorkspaceError(.invalidArgument, "cannot start \(arguments[0]): \(error.localizedDescription)")
-        }
-        process.waitUntilExit()
-        func read(_ p: String) -> String { FileManager.default.contents(atPath: p).map { String(decoding: $0, as: UTF8.self) } ?? "" }
-        return Result(status: process.terminationStatus, output: read(outPath), error: read(errPath))
     }
 }

@@ -120,16 +120,16 @@ public final class LFSRemote: ObjectRemote, @unchecked Sendable {
     public func download(_ object: RemoteObject, to fd: Int32, path: String, from offset: Int64, action: TransferAction) throws -> Int64 {
         var headers = action.headers
         if offset > 0 { headers["Range"] = "bytes=\(offset)-" }
-        let request = try makeRequest(action.href, method: .GET, headers: headers, body: nil, authorize: action.headers["Authorization"] == nil)
-        let delegate = FileWriter(fd: fd, path: path, offset: offset)
-        let task = client.execute(request: request, delegate: delegate, deadline: .now() + timeout)
-        let result: FileWriter.Outcome
-        do { result = try task.wait() } catch let e as RemoteError { throw e } catch {
-            throw RemoteError("\(location): the download of \(object.id.hex) failed: \(error)", transient: true)
-        }
-        if result.status == 401, credentials != nil, auth.withLock({ $0 == nil }) {
-            try authenticate(rejected: nil)
-            return try download(object, to: fd, path: path, from: offset, action: action)
+        let result = try authorized(action.headers["Authorization"] == nil) { () throws -> (Int, FileWriter.Outcome) in
+            let request = try makeRequest(action.href, method: .GET, headers: headers, body: nil, authorize: action.headers["Authorization"] == nil)
+            let delegate = FileWriter(fd: fd, path: path, offset: offset)
+            let task = client.execute(request: request, delegate: delegate, deadline: .now() + timeout)
+            do {
+                let outcome = try task.wait()
+                return (outcome.status, outcome)
+            } catch let e as RemoteError { throw e } catch {
+                throw RemoteError("\(location): the download of \(object.id.hex) failed: \(error)", transient: true)
+            }
         }
         guard (200..<300).contains(result.status) else {
             throw failure("the download of \(object.id.hex)", status: result.status, body: Data(result.errorBody.utf8))
@@ -152,38 +152,35 @@ public final class LFSRemote: ObjectRemote, @unchecked Sendable {
 
     /// One request with a whole response; on 401 asks the credential helpers once and tries again.
     func send(_ href: String, method: HTTPMethod, headers: [String: String], body: HTTPClient.Body?, authorize: Bool = true) throws -> (Int, Data) {
-        for attempt in 0..<2 {
+        try authorized(authorize) {
             let request = try makeRequest(href, method: method, headers: headers, body: body, authorize: authorize)
-            let used = auth.withLock { $0 }
             let response: HTTPClient.Response
             do { response = try client.execute(request: request, deadline: .now() + timeout).wait() } catch {
                 throw RemoteError("\(location) cannot be reached (\(method.rawValue) \(href)): \(error)", transient: true)
             }
             let status = Int(response.status.code)
-            let data = response.body.map { Data($0.readableBytesView) } ?? Data()
-            if status == 401, authorize, credentials != nil, attempt == 0 {
-                if let used {
-                    // The pair sent was refused: the helpers forget it and are asked again.
-                    _ = credentials?(url, used)
-                }
-                try authenticate(rejected: nil)
-                continue
-            }
-            if status == 401 {
-                throw RemoteError("\(location) refused the credentials (HTTP 401); check what git's credential helpers hold for \(url)")
-            }
-            return (status, data)
+            return (status, (status, response.body.map { Data($0.readableBytesView) } ?? Data()))
         }
-        throw RemoteError("\(location) refused the credentials (HTTP 401)")
     }
 
-    func authenticate(rejected: (username: String, password: String)?) throws {
-        guard let found = credentials?(url, rejected) else {
-            auth.withLock { $0 = nil }
-            throw RemoteError("\(location) asks for credentials and git's credential helpers have none; "
-                + "store them with git credential approve, or set the server's token as the password")
+    /// Runs a request; when the server answers 401 to a request git-ml may authorize, the pair
+    /// it refused (if any) is handed back to git's credential helpers, which forget it, the
+    /// helpers are asked for one, and the request runs once more.
+    func authorized<T>(_ authorize: Bool, _ perform: () throws -> (status: Int, value: T)) throws -> T {
+        for attempt in 0..<2 {
+            let used = auth.withLock { $0 }
+            let (status, value) = try perform()
+            guard status == 401 else { return value }
+            guard authorize, credentials != nil, attempt == 0 else { break }
+            if let used { _ = credentials?(url, used) }
+            guard let found = credentials?(url, nil) else {
+                auth.withLock { $0 = nil }
+                throw RemoteError("\(location) asks for credentials and git's credential helpers have none; "
+                    + "store them with git credential approve, or set the server's token as the password")
+            }
+            auth.withLock { $0 = found }
         }
-        auth.withLock { $0 = found }
+        throw RemoteError("\(location) refused the credentials (HTTP 401); check what git's credential helpers hold for \(url)")
     }
 
     func failure(_ what: String, status: Int, body: Data) -> RemoteError {

@@ -183,7 +183,7 @@ extension Workspace {
         }
         let r = try gitProgram.run(arguments + [remote, "+refs/ml/ledger/*:\(remoteLedgerPrefix(remote))*"])
         guard r.succeeded else {
-            throw WorkspaceError(.storage, "git fetch of the records from \(remote) failed: \(Self.firstLines(r.errors))",
+            throw WorkspaceError(.storage, "git fetch of the records from \(remote) failed: \(Self.firstLines(r.error))",
                                  hint: "check that the remote is reachable: git ls-remote \(remote)")
         }
     }
@@ -193,6 +193,22 @@ extension Workspace {
     }
 
     // MARK: push
+
+    /// The pre-push hook: `hookInput` is what git writes on the hook's input, a line
+    /// `<local ref> <local sha> <remote ref> <remote sha>` for each ref it pushes. Sends the
+    /// objects the pushed commits' data pointers name and publishes the records; nil when
+    /// there is nothing to do (the push is git-ml's own, or push_records is off).
+    public func prePush(remote: String, hookInput: String,
+                        progress: (@Sendable (StoreProgress) -> Void)? = nil) throws -> PushReport? {
+        if environment["GITML_HOOK_ACTIVE"] != nil { return nil }
+        guard try config().pushRecords else { return nil }
+        let pushed = hookInput.split(separator: "\n").compactMap { line -> String? in
+            let parts = line.split(separator: " ")
+            guard parts.count >= 2, parts[1].contains(where: { $0 != "0" }) else { return nil }
+            return String(parts[1])
+        }
+        return try pushRecords(remote: remote, data: .commits(pushed), progress: progress)
+    }
 
     /// Publishes every record that changed since the last exchange with `remote`: first the
     /// objects they name go to the object remote (only those it lacks), then one ledger commit
@@ -263,9 +279,9 @@ extension Workspace {
                 report.ledger = tip.hex
                 return report
             }
-            let rejected = r.errors.contains("rejected") || r.errors.contains("fetch first") || r.errors.contains("non-fast-forward")
+            let rejected = r.error.contains("rejected") || r.error.contains("fetch first") || r.error.contains("non-fast-forward")
             if !rejected || attempt >= 8 {
-                throw WorkspaceError(.storage, "git push of the records to \(remote) failed: \(Self.firstLines(r.errors))"
+                throw WorkspaceError(.storage, "git push of the records to \(remote) failed: \(Self.firstLines(r.error))"
                     + (report.objects.transferred > 0 ? " (the \(report.objects.transferred) object(s) sent stay on \(report.objectRemote))" : ""),
                     hint: "check that you may push to \(remote), then run git ml push \(remote) again")
             }
