@@ -34,7 +34,17 @@ public struct LaunchPlan {
     public var prepare: ((LiveRun, _ isCanceled: @escaping @Sendable () -> Bool) throws -> [String: String])?
     /// Checks after the processes end; a message fails a run that would have completed.
     public var finish: (() -> String?)?
+    /// Asked on every tick of the first process: a request stops the processes (SIGTERM,
+    /// SIGKILL after 10 s) and ends the run with its status and reason.
+    public var stopRequest: (@Sendable () -> StopRequest?)?
     public init() {}
+}
+
+/// Why a run is stopped from outside its command, and the status it ends with.
+public struct StopRequest: Sendable {
+    public var status: RunRecord.Status
+    public var reason: String
+    public init(status: RunRecord.Status, reason: String) { self.status = status; self.reason = reason }
 }
 
 /// A failure while readying a run (environment build, inputs), recorded as the run's reason.
@@ -143,6 +153,8 @@ public struct RunExecutor {
         defer { if metricsFD >= 0 { close(metricsFD) } }
         let parser = Mutex(MetricsParser())
         let timedOut = Atomic<Bool>(false)
+        let stopped = Mutex<StopRequest?>(nil)
+        let stopRequest = plan.stopRequest
         let started = monotonicSeconds()
 
         let results = Mutex<[ProcessResult?]>(Array(repeating: nil, count: plan.processes.count))
@@ -183,6 +195,10 @@ public struct RunExecutor {
                     if !timedOut.exchange(true, ordering: .acquiringAndReleasing) { signals.stopAll(grace: 10) }
                 }
                 guard rank == 0 else { return }
+                if let stopRequest, stopped.withLock({ $0 == nil }), let request = stopRequest() {
+                    stopped.withLock { $0 = request }
+                    signals.stopAll(grace: 10)
+                }
                 checkpoint.tick()
                 guard metricsFD >= 0 else { return }
                 var fresh: [MetricPoint] = []
@@ -213,6 +229,9 @@ public struct RunExecutor {
         if timedOut.load(ordering: .acquiring) {
             outcome.status = .failed
             outcome.reason = "timed out after \(plan.timeoutSeconds ?? 0) s (limits.timeout)"
+        } else if let request = stopped.withLock({ $0 }), signals.cancelSignal == nil {
+            outcome.status = request.status
+            outcome.reason = request.reason
         }
         if let spawnError = all.compactMap(\.spawnError).first {
             let message = "git-ml: cannot start \(request.command[0]): \(String(cString: strerror(spawnError)))\n"

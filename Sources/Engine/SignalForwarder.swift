@@ -23,8 +23,13 @@ public final class SignalForwarder: @unchecked Sendable {
 
     public convenience init(supervisor: ProcessSupervisor) { self.init(supervisors: [supervisor]) }
 
+    /// Forwarders alive in this process (a sweep's trials run side by side, each with one):
+    /// the default handlers come back only when the last one stops.
+    static let alive = Mutex(0)
+
     public init(supervisors: [ProcessSupervisor]) {
         self.supervisors = supervisors
+        Self.alive.withLock { $0 += 1 }
         let queue = DispatchQueue(label: "git-ml.signals")
         for s in Self.signals {
             signal(s, SIG_IGN)
@@ -60,8 +65,10 @@ public final class SignalForwarder: @unchecked Sendable {
 
     /// Restores the default handlers.
     public func stop() {
+        guard !sources.isEmpty else { return }
         sources.forEach { $0.cancel() }
         sources.removeAll()
-        for s in Self.signals { signal(s, SIG_DFL) }
+        let last = Self.alive.withLock { n -> Bool in n -= 1; return n == 0 }
+        if last { for s in Self.signals { signal(s, SIG_DFL) } }
     }
 }

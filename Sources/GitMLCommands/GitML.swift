@@ -19,7 +19,7 @@ public struct GitML: ParsableCommand {
           git ml serve
         """,
         version: gitmlVersion,
-        subcommands: [Init.self, Run.self, Runs.self, Show.self, Logs.self, Metrics.self, Diff.self, Report.self, CICommand.self, Checkout.self, DataCommand.self, EnvCommand.self, ModelCommand.self, LineageCommand.self, AuditCommand.self, Push.self, Pull.self, Fetch.self, RemoteCommand.self, Serve.self, Reindex.self, Recover.self, Fsck.self, Hook.self]
+        subcommands: [Init.self, Run.self, Runs.self, SweepCommand.self, Show.self, Logs.self, Metrics.self, Diff.self, Report.self, CICommand.self, Checkout.self, DataCommand.self, EnvCommand.self, ModelCommand.self, LineageCommand.self, AuditCommand.self, Push.self, Pull.self, Fetch.self, RemoteCommand.self, Serve.self, Reindex.self, Recover.self, Fsck.self, Hook.self]
     )
     public init() {}
 

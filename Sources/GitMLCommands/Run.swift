@@ -19,9 +19,10 @@ struct Run: WorkspaceCommand {
           git ml run "python prep.py && python train.py"
           git ml run -f jobs/train.yml
           git ml run -f jobs/train.yml --set inputs.learning_rate=0.01 --set compute=local
+          git ml run -f jobs/sweep.yml --set limits.max_concurrent_trials=2
         """)
 
-    @Option(name: [.customShort("f"), .customLong("file")], help: ArgumentHelp("An Azure ML command job YAML to run locally.", valueName: "job.yml"))
+    @Option(name: [.customShort("f"), .customLong("file")], help: ArgumentHelp("An Azure ML command or sweep job YAML to run locally.", valueName: "job.yml"))
     var file: String?
     @Option(name: .customLong("set"), help: ArgumentHelp("Override a field of the job file (repeatable).", valueName: "key.path=value"))
     var overrides: [String] = []
@@ -66,7 +67,8 @@ struct Run: WorkspaceCommand {
     func run(in workspace: Workspace) throws {
         // A signing set-up that cannot work is found before the run, not when its record is written.
         if sign { try workspace.checkSigningSetup() }
-        let record = try JobSubmitter(workspace: workspace).submit(try submission(in: workspace), observer: RunRenderer(term: .current))
+        let record = try JobSubmitter(workspace: workspace).submit(try submission(in: workspace), observer: RunRenderer(term: .current),
+                                                                   sweeps: SweepRenderer(term: .current))
         switch record.status {
         case .completed: return
         case .canceled: throw ExitCode(record.exitCode.map { $0 > 128 ? $0 : 130 } ?? 130)

@@ -18,6 +18,8 @@ struct Runs: WorkspaceCommand {
           git ml runs --view deleted_only
           git ml runs --json
 
+        A sweep's trials are listed under it; --json gives every run's kind (command, sweep, trial, mlflow) and parent.
+
         Filters use MLflow's syntax (metrics., params., tags., attributes.; = != < <= > >= LIKE ILIKE IN NOT IN) with OR and parentheses besides; they run in the query index, .git/ml/index.sqlite (see git ml reindex).
         """)
 
@@ -66,10 +68,20 @@ struct Runs: WorkspaceCommand {
         for r in runs { for k in r.metrics.keys { counts[k, default: 0] += 1 } }
         let keys = counts.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.prefix(3).map(\.key)
         var table = Table(headers: ["ID", "NAME", "STATUS", "COMMIT", "STARTED", "DURATION"] + keys)
-        for r in runs {
+        // A sweep's trials go under it (in their order), when the sweep is in the list.
+        let ids = Set(runs.map(\.id))
+        var trials: [String: [RunSummary]] = [:]
+        for r in runs { if let p = r.parent, ids.contains(p) { trials[p, default: []].append(r) } }
+        var ordered: [(run: RunSummary, nested: Bool)] = []
+        for r in runs where !(r.parent.map(ids.contains) ?? false) {
+            ordered.append((r, false))
+            for trial in (trials[r.id] ?? []).sorted(by: { $0.startTime < $1.startTime }) { ordered.append((trial, true)) }
+        }
+        for (r, nested) in ordered {
             let duration = r.duration.map(RunFormatting.duration) ?? (r.status == .running ? RunFormatting.duration(Date().timeIntervalSince(r.startTime)) + "…" : "-")
             let status = Render.status(r.status, t) + (r.deleted ? " " + t.dim("(deleted)") : "")
-            table.rows.append([t.bold(r.id), r.name, status, String(r.codeCommit.prefix(10)) + (r.dirty ? "*" : ""),
+            let name = nested ? t.dim("└ ") + r.name : (r.kind == "sweep" ? r.name + t.dim(" (sweep)") : r.name)
+            table.rows.append([nested ? r.id : t.bold(r.id), name, status, String(r.codeCommit.prefix(10)) + (r.dirty ? "*" : ""),
                                Render.time(r.startTime), duration] + keys.map { r.metrics[$0].map(RunFormatting.number) ?? "-" })
         }
         Out.print(table.render(t))

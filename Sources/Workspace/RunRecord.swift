@@ -161,6 +161,10 @@ public struct RunRecord: Codable, Sendable, Equatable {
     /// stage); absent for an active run. A deleted run is kept and can be restored.
     public var lifecycleStage: String?
     public var gitmlVersion: String
+    /// A sweep's parent run: its search space, sampler, policy, trials and best trial.
+    public var sweep: SweepSummary? = nil
+    /// A sweep trial's number within its sweep (from 0).
+    public var trialIndex: Int? = nil
 
     enum CodingKeys: String, CodingKey {
         case schema, id, name, experiment, kind, parent, status
@@ -173,6 +177,7 @@ public struct RunRecord: Codable, Sendable, Equatable {
         case outputs, resources, compute, job, inputs, environment
         case lifecycleStage = "lifecycle_stage"
         case gitmlVersion = "gitml_version"
+        case sweep, trialIndex = "trial_index"
     }
 
     public var duration: TimeInterval? { endTime.map { $0.timeIntervalSince(startTime) } }

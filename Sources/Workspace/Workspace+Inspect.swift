@@ -52,6 +52,13 @@ extension Workspace {
         return try git { try repository.readFile(in: tree, path: "metrics.jsonl") }
     }
 
+    /// The job file a run ran (after `--set`), as its record keeps it (`job.yaml`).
+    public func jobSpec(of id: String) throws -> Data? {
+        guard let commit = try git({ try ledger.head(.run, id) }) else { return nil }
+        let tree = try git { try repository.readCommit(commit).tree }
+        return try git { try repository.readFile(in: tree, path: "job.yaml") }
+    }
+
     /// The metric series of a run, in the order logged.
     public func metricSeries(of record: RunRecord) throws -> [MetricPoint] {
         var parser = MetricsParser()

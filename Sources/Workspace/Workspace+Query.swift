@@ -18,10 +18,14 @@ public struct RunSummary: Sendable, Equatable, Codable {
     public var metrics: [String: Double]
     /// Deleted through the tracking API (MLflow's lifecycle stage `deleted`); kept, and restorable.
     public var deleted: Bool = false
+    /// command, sweep, trial, mlflow (a run made through the tracking API).
+    public var kind: String = "command"
+    /// The run this one belongs to: a trial's sweep.
+    public var parent: String?
 
     enum CodingKeys: String, CodingKey {
         case id, name, experiment, status, exitCode = "exit_code", codeCommit = "commit", dirty
-        case startTime = "start_time", endTime = "end_time", host, metrics, deleted
+        case startTime = "start_time", endTime = "end_time", host, metrics, deleted, kind, parent
     }
 
     init(_ r: IndexedRun) {
@@ -31,6 +35,8 @@ public struct RunSummary: Sendable, Equatable, Codable {
         endTime = r.endTime.map { Date(timeIntervalSince1970: Double($0) / 1000) }
         metrics = r.metrics.mapValues(\.value)
         deleted = r.lifecycleStage == "deleted"
+        kind = r.kind
+        parent = r.parent
     }
 
     public var duration: TimeInterval? { endTime.map { $0.timeIntervalSince(startTime) } }

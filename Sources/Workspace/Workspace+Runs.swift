@@ -37,6 +37,14 @@ public struct RunRequest: Sendable {
     public var jobSpec: Data?
     /// Sign the final record commit with the user's git signing set-up (`git ml run --sign`).
     public var sign = false
+    /// The run this one belongs to (a sweep's trial: the sweep).
+    public var parent: String?
+    /// The code to record instead of a snapshot of the work tree now (a sweep's trials run
+    /// the sweep's code, even when the work tree changes meanwhile or the sweep is resumed).
+    public var codeSnapshot: RunRecord.Code?
+    /// A sweep's summary, in its first record (the seed a resumed sweep draws from).
+    public var sweep: SweepSummary?
+    public var trialIndex: Int?
 
     public init(command: [String], workingDirectory: String) {
         self.command = command
@@ -146,13 +154,42 @@ extension Workspace {
         _ = try requireHead()
         let config = try config()
         PerfTrace.mark("head and config read")
-        let snapshot = try git { try repository.snapshotWorkTree(leavingOut: config.snapshotSecrets ? { _ in false } : SecretNames.matches) }
+        let code: RunRecord.Code
+        if let given = request.codeSnapshot {
+            code = given
+        } else {
+            let snapshot = try git { try repository.snapshotWorkTree(leavingOut: config.snapshotSecrets ? { _ in false } : SecretNames.matches) }
+            code = .init(commit: snapshot.head.hex, tree: snapshot.tree.hex, dirty: snapshot.isDirty,
+                         branch: repository.headBranch(), changedPaths: snapshot.changedPaths,
+                         leftOut: snapshot.leftOut.isEmpty ? nil : snapshot.leftOut)
+        }
         PerfTrace.mark("work tree snapshot taken")
         let id = request.id ?? RunID.make(at: start)
+        let (folder, lockFD) = try makeLiveFolder(id)
+        PerfTrace.mark("live folder made and locked")
+        let record = RunRecord(
+            id: id, name: request.name ?? RunID.friendlyName(), experiment: request.experiment ?? config.experiment,
+            kind: request.kind, parent: request.parent, status: .running, startTime: start, user: userName, host: Host.name, pid: getpid(), command: request.command,
+            workingDirectory: request.recordedWorkingDirectory ?? relative(request.workingDirectory),
+            code: code,
+            params: request.params, tags: request.tags, metrics: [:], metricsSkipped: 0, outputs: [],
+            compute: request.compute ?? "local", job: request.job, inputs: request.inputs.isEmpty ? nil : request.inputs,
+            gitmlVersion: gitmlVersion, sweep: request.sweep, trialIndex: request.trialIndex)
+        if let custom = request.outputsFolder {
+            // Other processes (a tracking server) find a job's GITML_OUTPUTS here.
+            try writeFileAtomically(Data(custom.utf8), to: folder + "/outputs.path")
+        }
+        try writeFinishPlan(request, folder: folder)
+        let commit = try writeRecord(record, files: RecordFiles(jobSpec: request.jobSpec), expected: nil)
+        PerfTrace.mark("first record written")
+        return LiveRun(record: record, folder: folder, request: request, commit: commit, lockFD: lockFD)
+    }
+
+    /// Makes a run's live folder and takes its lock. The lock comes first and is never seen
+    /// free: it is taken under a name no other process looks at and then renamed into place.
+    /// (A folder without it is taken for a run starting this instant, see liveFolderState.)
+    func makeLiveFolder(_ id: String) throws -> (folder: String, lockFD: Int32) {
         let folder = liveFolder(id)
-        // The lock comes first and is never seen free: it is taken under a name no other
-        // process looks at and then renamed into place. (A folder without it is taken for a
-        // run starting this instant, see liveFolderState.)
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let locking = folder + "/.lock-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let lockFD = openFile(locking, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
@@ -165,25 +202,45 @@ extension Workspace {
             try FileManager.default.createDirectory(atPath: folder + "/" + sub, withIntermediateDirectories: true)
         }
         _ = FileManager.default.createFile(atPath: folder + "/metrics.jsonl", contents: nil)
-        PerfTrace.mark("live folder made and locked")
-        let record = RunRecord(
-            id: id, name: request.name ?? RunID.friendlyName(), experiment: request.experiment ?? config.experiment,
-            kind: request.kind, status: .running, startTime: start, user: userName, host: Host.name, pid: getpid(), command: request.command,
-            workingDirectory: request.recordedWorkingDirectory ?? relative(request.workingDirectory),
-            code: .init(commit: snapshot.head.hex, tree: snapshot.tree.hex, dirty: snapshot.isDirty,
-                        branch: repository.headBranch(), changedPaths: snapshot.changedPaths,
-                        leftOut: snapshot.leftOut.isEmpty ? nil : snapshot.leftOut),
-            params: request.params, tags: request.tags, metrics: [:], metricsSkipped: 0, outputs: [],
-            compute: request.compute ?? "local", job: request.job, inputs: request.inputs.isEmpty ? nil : request.inputs,
-            gitmlVersion: gitmlVersion)
-        if let custom = request.outputsFolder {
-            // Other processes (a tracking server) find a job's GITML_OUTPUTS here.
-            try writeFileAtomically(Data(custom.utf8), to: folder + "/outputs.path")
+        return (folder, lockFD)
+    }
+
+    /// Takes up again a run whose process is gone (a sweep after Ctrl-C, a crash or a reboot):
+    /// a run left `running` is first recorded as lost from what it left; then the run gets a
+    /// live folder and lock again and a `running` record on top of its history. `change`
+    /// edits the record that goes on (a sweep's trials as they are known now).
+    public func reopenRun(_ id: String, _ change: (inout RunRecord) -> Void = { _ in }) throws -> LiveRun {
+        _ = try recoverLostRun(id, by: "git ml (\(userName))")
+        guard let commit = try git({ try ledger.head(.run, id) }) else { throw WorkspaceError(.unknownRun, "no run \(id)") }
+        var record = try readRecord(commit: commit, of: id)
+        guard record.status.isFinal else {
+            throw WorkspaceError(.invalidArgument, "run \(id) is still running (git-ml process \(record.pid) on \(record.host))",
+                                 hint: "stop it first (Ctrl-C where it runs, or kill \(record.pid)), then try again")
         }
-        try writeFinishPlan(request, folder: folder)
-        let commit = try writeRecord(record, files: RecordFiles(jobSpec: request.jobSpec), expected: nil)
-        PerfTrace.mark("first record written")
-        return LiveRun(record: record, folder: folder, request: request, commit: commit, lockFD: lockFD)
+        let (folder, lockFD) = try makeLiveFolder(id)
+        var request = RunRequest(command: record.command, workingDirectory: workTree)
+        request.id = id
+        request.kind = record.kind
+        request.jobSpec = try git { () -> Data? in
+            guard case .object(let blob, _)? = try ledger.content(at: commit, .run).files["job.yaml"] else { return nil }
+            return try repository.readBlob(blob)
+        }
+        record.status = .running
+        record.statusReason = nil
+        record.exitCode = nil
+        record.endTime = nil
+        record.pid = getpid()
+        record.host = Host.name
+        change(&record)
+        do {
+            try writeFinishPlan(request, folder: folder)
+            let written = try writeRecord(record, files: RecordFiles(jobSpec: request.jobSpec), expected: commit)
+            return LiveRun(record: record, folder: folder, request: request, commit: written, lockFD: lockFD)
+        } catch {
+            close(lockFD)
+            try? FileManager.default.removeItem(atPath: folder)
+            throw error
+        }
     }
 
     /// Records the end of a run: stores its outputs, metrics and log, replaces the

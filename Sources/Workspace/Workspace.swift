@@ -58,6 +58,12 @@ public final class Workspace {
         return Workspace(repository: repo, workTree: workTree, currentDirectory: directory, environment: environment)
     }
 
+    /// Another handle on the same workspace, for another thread (libgit2's handles are one
+    /// thread's at a time): a sweep's trials run side by side, each with its own.
+    public func reopened() throws -> Workspace {
+        try Workspace.open(at: currentDirectory, environment: environment)
+    }
+
     /// The commit HEAD points at; an error a user can act on when there is none.
     public func requireHead() throws -> ObjectID {
         guard let head = try git({ try repository.headCommit() }) else {

@@ -22,6 +22,7 @@ public struct LocalCompute: ComputeTarget {
         var launch = LaunchPlan()
         launch.processes = job.processes
         launch.timeoutSeconds = job.timeoutSeconds
+        launch.stopRequest = job.stopRequest
         let linked = Mutex<[(path: String, ctime: Int64)]>([])
         let workspace = self.workspace
         launch.prepare = { live, isCanceled in

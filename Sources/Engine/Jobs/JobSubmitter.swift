@@ -18,7 +18,9 @@ public struct JobSubmitter {
         self.target = target ?? LocalCompute(workspace: workspace)
     }
 
-    public func submit(_ submission: JobSubmission, observer: JobObserver) throws -> RunRecord {
+    /// Runs a command line or a job file; a sweep reports through `sweeps` (its trials run
+    /// side by side, so their output goes to their logs, not the terminal).
+    public func submit(_ submission: JobSubmission, observer: JobObserver, sweeps: SweepObserver? = nil) throws -> RunRecord {
         switch submission {
         case .command(let request):
             return try target.run(ResolvedJob(run: request), observer: observer)
@@ -28,9 +30,12 @@ public struct JobSubmitter {
             case .command:
                 let job = try JobResolver(workspace: workspace).resolve(try workspace.planJob(file), request: request)
                 return try target.run(job, observer: observer)
-            case .sweep, .pipeline:
-                throw WorkspaceError(.badConfig, "\(file.shown):\(file.typeLine): type: \(file.type.rawValue) jobs are not supported by git-ml yet; git ml run -f runs type: command jobs",
-                                     hint: "run the trial or each step as a command job for now")
+            case .sweep:
+                guard let sweeps else { throw WorkspaceError(.invalidArgument, "\(file.shown): a sweep job needs a sweep observer") }
+                return try SweepRunner(workspace: workspace).run(file, request: request, observer: sweeps)
+            case .pipeline:
+                throw WorkspaceError(.badConfig, "\(file.shown):\(file.typeLine): type: pipeline jobs are not supported by git-ml yet; git ml run -f runs command and sweep jobs",
+                                     hint: "run each step as a command job for now")
             }
         }
     }

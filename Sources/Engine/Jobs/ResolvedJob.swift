@@ -38,11 +38,14 @@ public struct ResolvedJob: Sendable {
     /// One process, or one per rank of a distributed job.
     public var processes: [LaunchPlan.Process] = [LaunchPlan.Process()]
     public var timeoutSeconds: Int?
+    /// Asked while the job runs (about once a second and after each metric report): a
+    /// reason stops it (a sweep's early-termination policy, the sweep's own time limit).
+    public var stopRequest: (@Sendable () -> StopRequest?)?
     /// A folder removed when the run ends (the job's live copy of code, inputs and outputs).
     public var scratch: String?
 
     public init(run: RunRequest) { self.run = run }
 
     /// True when nothing but the command itself needs readying.
-    var runsInPlace: Bool { workFolder == nil && inputs.isEmpty && environment == nil && folders.isEmpty && variables.isEmpty }
+    var runsInPlace: Bool { workFolder == nil && inputs.isEmpty && environment == nil && folders.isEmpty && variables.isEmpty && stopRequest == nil }
 }

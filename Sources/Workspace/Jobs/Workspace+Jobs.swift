@@ -45,6 +45,10 @@ public struct JobFile: Sendable {
     public var overrides: [String]
     /// The line of `type:` (or of the mapping when absent), for messages.
     public var typeLine: Int
+
+    public init(type: JobType, spec: SpecNode, shown: String, folder: String, overrides: [String], typeLine: Int) {
+        self.type = type; self.spec = spec; self.shown = shown; self.folder = folder; self.overrides = overrides; self.typeLine = typeLine
+    }
 }
 
 /// A file or folder stored in the object store.
@@ -73,7 +77,7 @@ extension Workspace {
         var type = JobFile.JobType.command
         if case .scalar(let text, _, _)? = typeNode {
             guard let known = JobFile.JobType(rawValue: text) else {
-                throw WorkspaceError(.badConfig, "\(shown):\(typeNode!.line): unknown job type '\(text)'; Azure ML's job types are \(JobFile.JobType.allCases.map(\.rawValue).joined(separator: ", ")) (git ml run -f runs command jobs)")
+                throw WorkspaceError(.badConfig, "\(shown):\(typeNode!.line): unknown job type '\(text)'; Azure ML's job types are \(JobFile.JobType.allCases.map(\.rawValue).joined(separator: ", ")) (git ml run -f runs command and sweep jobs)")
             }
             type = known
         }
@@ -153,6 +157,34 @@ extension Workspace {
         }
         plan.environment = try resolveEnvironment(of: job, jobFolder: folder)
         return plan
+    }
+
+    /// Reads a sweep job (a `JobFile` of type `sweep`): its trial (inline, or a command
+    /// component file whose `code` is relative to that file), search space, sampler,
+    /// objective, limits and policy, checked before anything runs.
+    public func planSweep(_ file: JobFile) throws -> SweepJob {
+        try SweepJob.parse(file.spec, file: file.shown) { path, line in
+            let absolute = URL(fileURLWithPath: path.hasPrefix("/") ? path : file.folder + "/" + path).standardizedFileURL.path
+            guard let data = FileManager.default.contents(atPath: absolute) else {
+                throw WorkspaceError(.invalidArgument, "\(file.shown):\(line): trial component '\(path)' not found (tried \(absolute))",
+                                     hint: "the trial is an inline command job, or the path of a command component relative to the sweep file")
+            }
+            let shown = relativeOrAbsolute(absolute)
+            var spec = try SpecNode.parse(data, file: shown)
+            let componentFolder = String(absolute[..<absolute.lastIndex(of: "/")!])
+            if case .scalar(let code, let quoted, let codeLine)? = spec["code"], !code.hasPrefix("/") {
+                spec.set(path: ["code"], to: .scalar(componentFolder + "/" + code, quoted: quoted, line: codeLine))
+            }
+            return (spec, shown)
+        }
+    }
+
+    /// A sweep trial's command job with its parameter values put in, checked as any command job.
+    public func planTrial(_ sweep: SweepJob, file: JobFile, values: [String: ParamValue]) throws -> JobPlan {
+        var trial = file
+        trial.type = .command
+        trial.spec = sweep.trialSpec(with: values)
+        return try planJob(trial)
     }
 
     /// The model version a model-typed input names (`azureml:NAME:VERSION`, `azureml:NAME@latest`,

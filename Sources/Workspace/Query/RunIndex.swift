@@ -13,7 +13,7 @@ import ObjectStore
 /// A record that cannot be indexed (a key SQLite cannot hold) is skipped and listed in
 /// `skipped`, which `git ml fsck` reports: one record never breaks every search.
 final class RunIndex {
-    static let schemaVersion = 5
+    static let schemaVersion = 6
     /// Files of a folder output listed one by one (for lineage by file); larger outputs match as whole folders.
     static let outputFilesLimit = 1_000
     let queue: DatabaseQueue
@@ -62,7 +62,7 @@ final class RunIndex {
                     id TEXT PRIMARY KEY, record_commit TEXT NOT NULL, run_name TEXT NOT NULL, experiment TEXT NOT NULL,
                     experiment_id TEXT NOT NULL, status TEXT NOT NULL, lifecycle_stage TEXT NOT NULL, user_id TEXT NOT NULL,
                     start_time INTEGER NOT NULL, end_time INTEGER, "commit" TEXT NOT NULL, dirty INTEGER NOT NULL,
-                    host TEXT NOT NULL, kind TEXT NOT NULL, state TEXT NOT NULL, exit_code INTEGER);
+                    host TEXT NOT NULL, kind TEXT NOT NULL, state TEXT NOT NULL, exit_code INTEGER, parent TEXT);
                 CREATE INDEX runs_experiment ON runs(experiment_id, start_time);
                 CREATE TABLE metrics(run_id TEXT NOT NULL, key TEXT NOT NULL, value REAL, step INTEGER NOT NULL, PRIMARY KEY(run_id, key)) WITHOUT ROWID;
                 CREATE INDEX metrics_key ON metrics(key, value);
@@ -172,10 +172,10 @@ final class RunIndex {
         let ms = { (d: Date) in Int64((d.timeIntervalSince1970 * 1000).rounded()) }
         try db.execute(sql: """
             INSERT OR REPLACE INTO runs(id, record_commit, run_name, experiment, experiment_id, status, lifecycle_stage, user_id,
-                start_time, end_time, "commit", dirty, host, kind, state, exit_code) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+                start_time, end_time, "commit", dirty, host, kind, state, exit_code, parent) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
             """, arguments: [r.id, commit, r.name, r.experiment, Workspace.experimentID(for: r.experiment), r.status.mlflowName,
                              r.lifecycleStage ?? "active", r.user, ms(r.startTime), r.endTime.map(ms), r.code.commit, r.code.dirty ? 1 : 0,
-                             r.host, r.kind, r.status.rawValue, r.exitCode.map { Int($0) }])
+                             r.host, r.kind, r.status.rawValue, r.exitCode.map { Int($0) }, r.parent])
         let metric = try db.makeStatement(sql: "INSERT INTO metrics(run_id, key, value, step) VALUES (?,?,?,?)")
         for (k, m) in r.metrics { try metric.execute(arguments: [r.id, k, m.last.isNaN ? nil : m.last, m.lastStep]) }
         let param = try db.makeStatement(sql: "INSERT INTO params(run_id, key, value) VALUES (?,?,?)")
@@ -183,6 +183,8 @@ final class RunIndex {
         let tag = try db.makeStatement(sql: "INSERT INTO tags(run_id, key, value) VALUES (?,?,?)")
         var tags = r.tags
         tags["mlflow.runName"] = tags["mlflow.runName"] ?? r.name
+        // MLflow's clients and UI nest a run under the one this tag names (a sweep's trials).
+        if let parent = r.parent { tags["mlflow.parentRunId"] = tags["mlflow.parentRunId"] ?? parent }
         for (k, v) in tags { try tag.execute(arguments: [r.id, k, v]) }
     }
 
@@ -239,13 +241,13 @@ final class RunIndex {
                 let args = StatementArguments(chunk)
                 for row in try Row.fetchAll(db, sql: """
                     SELECT id, run_name, experiment, experiment_id, status, lifecycle_stage, user_id, start_time, end_time,
-                        state, exit_code, "commit", dirty, host
+                        state, exit_code, "commit", dirty, host, kind, parent
                     FROM runs WHERE id IN (\(marks))
                     """, arguments: args) {
                     byID[row[0]] = IndexedRun(id: row[0], name: row[1], experiment: row[2], experimentID: row[3], status: row[4],
                                               lifecycleStage: row[5], user: row[6], startTime: row[7], endTime: row[8],
                                               state: RunRecord.Status(rawValue: row[9]) ?? .failed, exitCode: (row[10] as Int?).map(Int32.init),
-                                              commit: row[11], dirty: row[12], host: row[13])
+                                              commit: row[11], dirty: row[12], host: row[13], kind: row[14], parent: row[15])
                 }
                 for row in try Row.fetchAll(db, sql: "SELECT run_id, key, value, step FROM metrics WHERE run_id IN (\(marks))", arguments: args) {
                     let value: Double? = row[2]
@@ -344,6 +346,9 @@ public struct IndexedRun: Sendable {
     public var commit: String
     public var dirty: Bool
     public var host: String
+    /// command, sweep, trial, mlflow ...; the run it belongs to (a trial's sweep).
+    public var kind: String
+    public var parent: String?
     /// The last value and step of each metric (NaN for a NaN value).
     public var metrics: [String: (value: Double, step: Int)] = [:]
     public var params: [String: String] = [:]

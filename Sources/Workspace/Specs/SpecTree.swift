@@ -79,6 +79,15 @@ public indirect enum SpecNode: Sendable, Equatable {
         self = .mapping(entries, line: line)
     }
 
+    public var isNull: Bool { if case .null = self { return true } else { return false } }
+
+    /// Removes a key of a mapping (nothing when absent).
+    public mutating func remove(_ key: String) {
+        guard case .mapping(var entries, let line) = self else { return }
+        entries.removeAll { $0.key == key }
+        self = .mapping(entries, line: line)
+    }
+
     /// Applies `key.path=value` overrides, as `az ml job create --set` does; the
     /// value is read as a YAML scalar (a number stays a number).
     public mutating func apply(overrides: [String]) throws {

@@ -1,0 +1,314 @@
+import Foundation
+import ObjectStore
+import Synchronization
+import Workspace
+
+/// What a sweep reports as it goes; the CLI draws it.
+public protocol SweepObserver: AnyObject, Sendable {
+    func sweepStarted(_ parent: RunRecord, summary: SweepSummary, resumed: Bool)
+    func trialStarted(_ trial: SweepSummary.Trial, summary: SweepSummary)
+    func trialFinished(_ trial: SweepSummary.Trial, summary: SweepSummary)
+    /// A stage of readying a trial (its environment build), or of the sweep.
+    func stage(_ message: String)
+    func sweepFinished(_ parent: RunRecord)
+}
+
+/// Runs a sweep job: the parent run records the search; trials (each a resolved command
+/// job, a child run with the sweep's code snapshot) run on the compute target, up to
+/// `max_concurrent_trials` at once; the primary metric streams from running trials into
+/// the early-termination policy, which stops trials; limits and timeouts are enforced;
+/// the parent record is brought up to date as trials start and end, so that an interrupted
+/// sweep can be resumed (`resume`) without running a finished trial again.
+public struct SweepRunner {
+    let workspace: Workspace
+    /// The compute target of one trial, on a workspace handle of the trial's own thread.
+    let makeTarget: @Sendable (Workspace) -> any ComputeTarget
+
+    public init(workspace: Workspace, target makeTarget: @escaping @Sendable (Workspace) -> any ComputeTarget = { LocalCompute(workspace: $0) }) {
+        self.workspace = workspace
+        self.makeTarget = makeTarget
+    }
+
+    /// Starts a sweep from its file.
+    public func run(_ file: JobFile, request: JobRequest, observer: SweepObserver) throws -> RunRecord {
+        let sweep = try workspace.planSweep(file)
+        let space = SearchSpace(sweep.searchSpace)
+        var seed: UInt64
+        if case .random(let given?, _) = sweep.sampling { seed = given } else { seed = UInt64.random(in: 1...UInt64(Int64.max)) }
+        // Azure's defaults: 1000 trials (grid: the whole space, up to that); here, as many at once as there are cores.
+        let total = sweep.limits.maxTotalTrials ?? space.gridSize.map { min($0, 1000) } ?? 1000
+        let slots = sweep.limits.maxConcurrentTrials ?? ProcessInfo.processInfo.activeProcessorCount
+        if case .random(_, true) = sweep.sampling, space.dimensions > Sobol.maxDimensions {
+            throw WorkspaceError(.badConfig, "\(file.shown): rule: sobol draws up to \(Sobol.maxDimensions) parameters; this search space has \(space.dimensions)",
+                                 hint: "use rule: random")
+        }
+        // A trial that cannot be planned (a missing input, a bad environment) stops the sweep before it starts.
+        _ = try workspace.planTrial(sweep, file: file, values: sweep.sampler(seed: seed).next(index: 0, history: []) ?? [:])
+
+        var summary = SweepSummary(
+            searchSpace: Dictionary(uniqueKeysWithValues: sweep.searchSpace.map { ($0.name, $0.expression.description) }),
+            sampling: sweep.sampler(seed: seed).description, seed: seed,
+            objective: .init(primaryMetric: sweep.objective.primaryMetric, goal: sweep.objective.goal.rawValue),
+            earlyTermination: sweep.earlyTermination?.description,
+            limits: .init(maxTotalTrials: total, maxConcurrentTrials: slots, timeout: sweep.limits.timeout, trialTimeout: sweep.limits.trialTimeout))
+        summary.trials = []
+        var parent = RunRequest(command: ["git", "ml", "run", "-f", file.shown] + file.overrides.flatMap { ["--set", $0] },
+                                workingDirectory: workspace.workTree)
+        parent.kind = "sweep"
+        parent.name = request.name ?? sweep.displayName ?? sweep.name
+        parent.experiment = request.experiment ?? sweep.experimentName
+        parent.tags = sweep.tags.merging(request.tags) { _, new in new }
+        parent.jobSpec = try file.spec.yaml()
+        parent.job = RunRecord.Job(file: file.shown, overrides: file.overrides, code: nil, processes: 1, distribution: nil, timeoutSeconds: sweep.limits.timeout)
+        parent.sweep = summary
+        parent.sign = request.sign
+        parent.recordedWorkingDirectory = ""
+        let live = try workspace.startRun(parent)
+        observer.sweepStarted(live.record, summary: summary, resumed: false)
+        return try drive(live, sweep: sweep, file: file, request: request, summary: summary, observer: observer)
+    }
+
+    /// Continues a sweep after an interruption: finished trials stay, trials that were cut
+    /// short run again with their parameters, and the sampler, fed with what finished,
+    /// draws the rest.
+    public func resume(_ id: String, observer: SweepObserver) throws -> RunRecord {
+        let record = try workspace.record(id)
+        guard record.kind == "sweep", let stored = record.sweep else {
+            throw WorkspaceError(.invalidArgument, "run \(record.id) is a \(record.kind) run, not a sweep", hint: "git ml runs shows sweeps with kind sweep")
+        }
+        guard let text = try workspace.jobSpec(of: record.id) else {
+            throw WorkspaceError(.storage, "run \(record.id) keeps no job.yaml to resume from")
+        }
+        guard let jobFile = record.job?.file else { throw WorkspaceError(.storage, "run \(record.id) names no job file") }
+        // The sweep as it was run (after --set), read from its record, relative to its file's folder.
+        let absolute = jobFile.hasPrefix("/") ? jobFile : workspace.workTree + "/" + jobFile
+        let spec = try SpecNode.parse(text, file: jobFile + " (as run by \(record.id))")
+        let file = JobFile(type: .sweep, spec: spec, shown: jobFile, folder: String(absolute[..<absolute.lastIndex(of: "/")!]),
+                           overrides: [], typeLine: spec["type"]?.line ?? 1)
+        let sweep = try workspace.planSweep(file)
+        // Each trial as its own record says now (it may have finished after the parent's last update).
+        var summary = stored
+        for i in summary.trials.indices where !summary.trials[i].status.isFinal || summary.trials[i].status == .canceled || summary.trials[i].status == .lost {
+            if let own = try? workspace.record(id: summary.trials[i].id) {
+                summary.trials[i].status = own.status
+                summary.trials[i].objective = Self.objective(of: own, sweep.objective)
+                summary.trials[i].reason = own.statusReason
+            }
+        }
+        let live = try workspace.reopenRun(record.id) { $0.sweep = summary }
+        observer.sweepStarted(live.record, summary: summary, resumed: true)
+        var request = JobRequest(file: jobFile)
+        request.sign = (try? workspace.signatureCheck(record.id))?.isSigned ?? false
+        return try drive(live, sweep: sweep, file: file, request: request, summary: summary, observer: observer)
+    }
+
+    /// The best value of the primary metric a trial reported.
+    static func objective(of record: RunRecord, _ objective: SweepJob.Objective) -> Double? {
+        guard let m = record.metrics[objective.primaryMetric] else { return nil }
+        return objective.goal == .maximize ? m.max : m.min
+    }
+
+    final class Shared: Sendable {
+        struct State {
+            var reports: [String: TrialReports] = [:]
+            var stops: [String: StopRequest] = [:]
+            var finished: [(index: Int, id: String, record: RunRecord?, error: String?)] = []
+        }
+        let state = Mutex(State())
+        let wake = DispatchSemaphore(value: 0)
+    }
+
+    func drive(_ live: LiveRun, sweep: SweepJob, file: JobFile, request: JobRequest, summary start: SweepSummary,
+               observer: SweepObserver) throws -> RunRecord {
+        var summary = start
+        let space = SearchSpace(sweep.searchSpace)
+        let sampler = sweep.sampler(seed: summary.seed)
+        let policy = sweep.earlyTermination.map { EarlyTerminationPolicy($0, goal: sweep.objective.goal, metric: sweep.objective.primaryMetric) }
+        let shared = Shared()
+        // Trials cut short by an interruption run again, first, with the same parameters.
+        var again = summary.trials.filter { !$0.status.isFinal || $0.status == .canceled || $0.status == .lost }.sorted { $0.index < $1.index }
+        summary.trials.removeAll { t in again.contains { $0.id == t.id } }
+        for t in summary.trials {
+            // What finished trials reported feeds the policy's comparisons.
+            if let record = try? workspace.record(id: t.id), let series = try? workspace.metricSeries(of: record) {
+                let values = series.filter { $0.key == sweep.objective.primaryMetric }.map(\.value)
+                shared.state.withLock { $0.reports[t.id] = TrialReports(id: t.id, values: values, finished: true) }
+            }
+        }
+        var nextIndex = ((summary.trials + again).map(\.index).max() ?? -1) + 1
+        var running: [String: SweepSummary.Trial] = [:]
+        var exhausted = false
+        let signals = SignalForwarder(supervisors: [])
+        defer { signals.stop() }
+        let started = monotonicSeconds()
+        var interruption: StopRequest?
+        let slots = summary.limits.maxConcurrentTrials
+
+        func save() {
+            summary.pickBest()
+            live.update { $0.sweep = summary }
+            // A failed update is made again at the next trial; the final record is what must succeed.
+            try? workspace.checkpointRun(live)
+        }
+
+        func launch(index: Int, values: [String: ParamValue]) throws {
+            let id = RunID.make(at: Date())
+            let plan = try workspace.planTrial(sweep, file: file, values: values)
+            var trialRequest = JobRequest(file: file.shown)
+            trialRequest.experiment = live.record.experiment
+            trialRequest.name = "\(live.record.name)-trial-\(index)"
+            trialRequest.sign = request.sign
+            var job = try JobResolver(workspace: workspace).resolve(plan, request: trialRequest, id: id)
+            job.run.kind = "trial"
+            job.run.parent = live.record.id
+            job.run.trialIndex = index
+            job.run.codeSnapshot = live.record.code
+            job.stopRequest = { shared.state.withLock { $0.stops[id] } }
+            let params = values.mapValues(\.rendered)
+            let trial = SweepSummary.Trial(id: id, index: index, status: .running, params: params, objective: nil, reason: nil)
+            running[id] = trial
+            summary.trials.append(trial)
+            shared.state.withLock { $0.reports[id] = TrialReports(id: id, values: [], finished: false) }
+            save()
+            observer.trialStarted(trial, summary: summary)
+            let watcher = TrialWatcher(id: id, index: index, metric: sweep.objective.primaryMetric, policy: policy, shared: shared, sweep: observer)
+            let makeTarget = self.makeTarget, directory = workspace.currentDirectory, environment = workspace.environment
+            let resolved = job
+            Thread {
+                var record: RunRecord?, failure: String?
+                do {
+                    let own = try Workspace.open(at: directory, environment: environment)
+                    record = try makeTarget(own).run(resolved, observer: watcher)
+                } catch {
+                    failure = "\(error)"
+                }
+                shared.state.withLock { $0.finished.append((index, id, record, failure)) }
+                shared.wake.signal()
+            }.start()
+        }
+
+        while true {
+            if interruption == nil {
+                if let s = signals.cancelSignal {
+                    interruption = StopRequest(status: .canceled, reason: "the sweep was interrupted (\(RunExecutor.signalName(s))); git ml sweep resume \(live.record.id) goes on")
+                } else if let limit = summary.limits.timeout, monotonicSeconds() - started > Double(limit) {
+                    interruption = StopRequest(status: .canceled, reason: "the sweep's limits.timeout (\(limit) s) was reached")
+                }
+                if let interruption {
+                    shared.state.withLock { s in for id in running.keys { s.stops[id] = interruption } }
+                    observer.stage(interruption.reason)
+                }
+            }
+            while interruption == nil && running.count < slots {
+                if !again.isEmpty {
+                    let t = again.removeFirst()
+                    var values: [String: ParamValue] = [:]
+                    for p in sweep.searchSpace {
+                        guard let text = t.params[p.name] else { continue }
+                        values[p.name] = Self.value(text, of: p.expression)
+                    }
+                    try launch(index: t.index, values: values)
+                    continue
+                }
+                guard !exhausted, nextIndex < summary.limits.maxTotalTrials else { break }
+                let history = summary.trials.map { SampledTrial(params: $0.params, objective: $0.objective) }
+                guard let values = sampler.next(index: nextIndex, history: history) else { exhausted = true; break }
+                try launch(index: nextIndex, values: values)
+                nextIndex += 1
+            }
+            if running.isEmpty { break }
+            _ = shared.wake.wait(timeout: .now() + 0.5)
+            let done = shared.state.withLock { s -> [(index: Int, id: String, record: RunRecord?, error: String?)] in
+                defer { s.finished.removeAll() }
+                return s.finished
+            }
+            for (_, id, record, error) in done {
+                running[id] = nil
+                guard let i = summary.trials.firstIndex(where: { $0.id == id }) else { continue }
+                if let record {
+                    summary.trials[i].status = record.status
+                    summary.trials[i].objective = Self.objective(of: record, sweep.objective)
+                    summary.trials[i].reason = record.statusReason
+                } else {
+                    summary.trials[i].status = .failed
+                    summary.trials[i].reason = error
+                }
+                shared.state.withLock { $0.reports[id]?.finished = true }
+                save()
+                observer.trialFinished(summary.trials[i], summary: summary)
+            }
+        }
+
+        summary.pickBest()
+        live.update { record in
+            record.sweep = summary
+            // Azure ML names the best trial in the parent's `best_child_run_id`.
+            record.tags["best_child_run_id"] = summary.best?.id
+        }
+        let statuses = summary.trials.map(\.status)
+        var status = RunRecord.Status.completed
+        var reason: String?
+        if let interruption, interruption.status == .canceled, signals.cancelSignal != nil {
+            status = .canceled
+            reason = interruption.reason
+        } else if let interruption {
+            reason = interruption.reason
+        } else if !statuses.isEmpty && statuses.allSatisfy({ $0 == .failed }) {
+            status = .failed
+            reason = "every trial failed"
+        } else if summary.best == nil {
+            reason = "no trial reported \(sweep.objective.primaryMetric)"
+        }
+        let outcome = RunOutcome(status: status, exitCode: status == .completed ? 0 : (status == .canceled ? 130 : 1), reason: reason,
+                                 wallSeconds: monotonicSeconds() - started, cpuSeconds: 0, peakMemoryBytes: 0)
+        let record = try workspace.finishRun(live, outcome: outcome)
+        observer.sweepFinished(record)
+        return record
+    }
+
+    /// A parameter's value from its recorded text.
+    static func value(_ text: String, of expression: SweepJob.Expression) -> ParamValue {
+        if case .choice(let values) = expression, let v = values.first(where: { $0.rendered == text }) { return v }
+        if case .randint = expression, let i = Int64(text) { return .int(i) }
+        if let d = Double(text) { return .double(d) }
+        return .string(text)
+    }
+}
+
+/// One trial's observer: its primary metric goes to the early-termination policy, whose
+/// decision the trial's stop request returns; its stages go to the sweep's observer.
+final class TrialWatcher: JobObserver {
+    let id: String
+    let index: Int
+    let metric: String
+    let policy: EarlyTerminationPolicy?
+    let shared: SweepRunner.Shared
+    let sweep: SweepObserver
+
+    init(id: String, index: Int, metric: String, policy: EarlyTerminationPolicy?, shared: SweepRunner.Shared, sweep: SweepObserver) {
+        self.id = id; self.index = index; self.metric = metric; self.policy = policy; self.shared = shared; self.sweep = sweep
+    }
+
+    func runStarted(_ record: RunRecord, live: LiveRun) {}
+    func output(_ data: Data, isStderr: Bool) {}
+    func storing(_ progress: StoreProgress) {}
+    func runFinished(_ record: RunRecord) {}
+    func stage(_ message: String) { sweep.stage("trial \(index): \(message)") }
+    func buildOutput(_ line: String) {
+        if line.hasPrefix("environment ") || line.hasPrefix("git-ml: ") { sweep.stage("trial \(index): " + line.replacingOccurrences(of: "git-ml: ", with: "")) }
+    }
+
+    func metricsLogged(_ points: [MetricPoint]) {
+        let values = points.filter { $0.key == metric }.map(\.value)
+        guard !values.isEmpty else { return }
+        shared.state.withLock { s in
+            for v in values {
+                s.reports[id, default: TrialReports(id: id, values: [], finished: false)].values.append(v)
+                guard let policy, s.stops[id] == nil, let mine = s.reports[id] else { continue }
+                if let reason = policy.decide(mine, all: Array(s.reports.values)) {
+                    s.stops[id] = StopRequest(status: .stoppedByPolicy, reason: reason)
+                }
+            }
+        }
+    }
+}
