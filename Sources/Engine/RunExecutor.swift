@@ -37,6 +37,9 @@ public struct LaunchPlan {
     /// Asked on every tick of the first process: a request stops the processes (SIGTERM,
     /// SIGKILL after 10 s) and ends the run with its status and reason.
     public var stopRequest: (@Sendable () -> StopRequest?)?
+    /// Seconds between ticks (metrics read, stop requests asked); a sweep's trials tick faster
+    /// so that a policy stops a trial soon after the metric that decided it.
+    public var tickInterval = 0.2
     public init() {}
 }
 
@@ -154,7 +157,7 @@ public struct RunExecutor {
         let parser = Mutex(MetricsParser())
         let timedOut = Atomic<Bool>(false)
         let stopped = Mutex<StopRequest?>(nil)
-        let stopRequest = plan.stopRequest
+        let stopRequest = plan.stopRequest, tickInterval = plan.tickInterval
         let started = monotonicSeconds()
 
         let results = Mutex<[ProcessResult?]>(Array(repeating: nil, count: plan.processes.count))
@@ -180,7 +183,7 @@ public struct RunExecutor {
                 observer.output(data, isStderr: isStderr)
                 if logFD >= 0 { data.withUnsafeBytes { _ = write(logFD, $0.baseAddress, $0.count) } }
             }
-            let result = supervisors[rank].run(spec, output: { data, isStderr in
+            let result = supervisors[rank].run(spec, tickInterval: tickInterval, output: { data, isStderr in
                 if rankFD >= 0 { data.withUnsafeBytes { _ = write(rankFD, $0.baseAddress, $0.count) } }
                 guard processes.count > 1 else { return shared(data, isStderr) }
                 let k = isStderr ? 1 : 0
@@ -195,19 +198,21 @@ public struct RunExecutor {
                     if !timedOut.exchange(true, ordering: .acquiringAndReleasing) { signals.stopAll(grace: 10) }
                 }
                 guard rank == 0 else { return }
+                checkpoint.tick()
+                if metricsFD >= 0 {
+                    var fresh: [MetricPoint] = []
+                    while true {
+                        let n = read(metricsFD, chunk, 65536)
+                        if n <= 0 { break }
+                        fresh += parser.withLock { $0.feed(Data(bytes: chunk, count: n)) }
+                    }
+                    if !fresh.isEmpty { observer.metricsLogged(fresh) }
+                }
+                // Asked after the metrics are read, so a policy's decision on them acts in this same tick.
                 if let stopRequest, stopped.withLock({ $0 == nil }), let request = stopRequest() {
                     stopped.withLock { $0 = request }
                     signals.stopAll(grace: 10)
                 }
-                checkpoint.tick()
-                guard metricsFD >= 0 else { return }
-                var fresh: [MetricPoint] = []
-                while true {
-                    let n = read(metricsFD, chunk, 65536)
-                    if n <= 0 { break }
-                    fresh += parser.withLock { $0.feed(Data(bytes: chunk, count: n)) }
-                }
-                if !fresh.isEmpty { observer.metricsLogged(fresh) }
             })
             for k in 0..<2 where !pending[k].isEmpty { shared(pending[k], k == 1) }
             results.withLock { $0[rank] = result }

@@ -103,8 +103,9 @@ func json(_ text: String) throws -> [String: Any] {
         #expect(try repo.ml("sweep", "show", byIndex[1]!["id"] as! String).stderr.contains("it is a trial of sweep \(sweepID)"))
     }
 
-    @Test("trials run side by side; a sweep stopped by Ctrl-C resumes without running a finished trial again")
-    func interruptedSweepResumes() throws {
+    @Test("trials run side by side; a sweep stopped by Ctrl-C, or its git-ml killed, resumes without running a finished trial again",
+          arguments: [SIGINT, SIGKILL])
+    func interruptedSweepResumes(_ signal: Int32) throws {
         let repo = try TestRepo(files: ["train.py": sweepTrainScript, "sweep.yml": """
             type: sweep
             trial:
@@ -134,11 +135,12 @@ func json(_ text: String) throws -> [String: Any] {
             return completed.count >= 2
         }
         #expect(enough)
-        kill(process.processIdentifier, SIGINT)
+        kill(process.processIdentifier, signal)
         process.waitUntilExit()
-        #expect(process.terminationStatus == 130)
+        #expect(process.terminationStatus == (signal == SIGINT ? 130 : SIGKILL))
         let first = try json(try repo.ml("sweep", "show", "latest", "--json").stdout)
-        #expect(first["status"] as? String == "canceled")
+        // Ctrl-C: recorded canceled; a killed git-ml leaves a running record, found lost.
+        #expect(first["status"] as? String == (signal == SIGINT ? "canceled" : "lost"))
         let cutShort = (first["trials"] as! [[String: Any]]).filter { $0["status"] as? String != "completed" }
         #expect(!cutShort.isEmpty)
 
@@ -161,5 +163,199 @@ func json(_ text: String) throws -> [String: Any] {
         let records = try trials.map { try repo.record($0["id"] as! String) }
         let spans = records.map { ($0["start_time"] as! String, $0["end_time"] as! String) }
         #expect(spans.indices.contains { i in spans.indices.contains { j in i != j && spans[i].0 < spans[j].1 && spans[j].0 < spans[i].1 } })
+    }
+
+    @Test("Azure's hello-sweep example runs as written: random choice and uniform, MLflow logging, the best by the goal",
+          .enabled(if: testUV != nil, "make test installs uv into the test venv (GITML_TEST_PYTHON)"))
+    func helloSweepExample() throws {
+        let repo = try TestRepo(files: ["README.md": "# basics\n", "hello-sweep.yml": """
+            $schema: https://azuremlschemas.azureedge.net/latest/sweepJob.schema.json
+            type: sweep
+            trial:
+              command: >-
+                python hello-sweep.py
+                --A ${{inputs.A}}
+                --B ${{search_space.B}}
+                --C ${{search_space.C}}
+              code: src
+              environment: azureml:AzureML-sklearn-1.5@latest
+            inputs:
+              A: 0.5
+            sampling_algorithm: random
+            search_space:
+              B:
+                type: choice
+                values: ["hello", "world", "hello_world"]
+              C:
+                type: uniform
+                min_value: 0.1
+                max_value: 1.0
+            objective:
+              goal: minimize
+              primary_metric: random_metric
+            limits:
+              max_total_trials: 4
+              max_concurrent_trials: 2
+              timeout: 3600
+            display_name: hello-sweep-example
+            experiment_name: hello-sweep-example
+            description: Hello sweep job example.
+
+            """, "src/hello-sweep.py": """
+            import os
+            import mlflow
+            import argparse
+
+            from random import random
+
+            def main(args):
+                print(f"A: {args.A}")
+                print(f"B: {args.B}")
+                print(f"C: {args.C}")
+                mlflow.log_param("A", args.A)
+                mlflow.log_param("B", args.B)
+                mlflow.log_param("C", args.C)
+                mlflow.log_metric("random_metric", random())
+
+            def parse_args():
+                parser = argparse.ArgumentParser()
+                parser.add_argument("--A", type=float, default=0.5)
+                parser.add_argument("--B", type=str, default="hello world")
+                parser.add_argument("--C", type=float, default=1.0)
+                args = parser.parse_args()
+                return args
+
+            if __name__ == "__main__":
+                args = parse_args()
+                main(args)
+
+            """])
+        let r = try repo.ml(["run", "-f", "hello-sweep.yml"], env: ["GITML_UV": testUV!])
+        #expect(r.status == 0, "\(r.stderr.suffix(3000))")
+        let shown = try json(try repo.ml("sweep", "show", "latest", "--json").stdout)
+        let trials = shown["trials"] as! [[String: Any]]
+        #expect(trials.count == 4 && trials.allSatisfy { $0["status"] as? String == "completed" })
+        for t in trials {
+            let params = t["params"] as! [String: String]
+            #expect(["hello", "world", "hello_world"].contains(params["B"] ?? ""))
+            let c = Double(params["C"] ?? "") ?? -1
+            #expect(c >= 0.1 && c <= 1.0)
+            // The trial run has the script's own params beside them, equal.
+            let record = try repo.record(t["id"] as! String)
+            let recorded = record["params"] as! [String: String]
+            #expect(recorded["A"] == "0.5" && recorded["B"] == params["B"] && recorded["C"] == params["C"], "\(recorded)")
+            #expect(record["experiment"] as? String == "hello-sweep-example")
+        }
+        let objectives = trials.compactMap { $0["objective"] as? Double }
+        #expect(objectives.count == 4)
+        #expect((shown["best"] as? [String: Any])?["objective"] as? Double == objectives.min())
+        let runs = try JSONSerialization.jsonObject(with: Data(try repo.ml("runs", "--json").stdout.utf8)) as! [[String: Any]]
+        #expect(runs.filter { $0["kind"] as? String == "trial" }.count == 4)
+    }
+
+    @Test("truncation selection and median stopping stop the trials they should; sobol and bayesian samplers on a known objective")
+    func policiesAndSamplers() throws {
+        let repo = try TestRepo(files: ["train.py": sweepTrainScript, "base.yml": """
+            type: sweep
+            trial:
+              code: .
+              command: python3 train.py --x ${{search_space.x}} --epochs 3 --sleep 0.3
+            sampling_algorithm: grid
+            search_space:
+              x: {type: choice, values: [6, 5, 1, 4]}
+            objective: {goal: maximize, primary_metric: score}
+            limits: {max_total_trials: 4, max_concurrent_trials: 1}
+            early_termination: {type: truncation_selection, truncation_percentage: 40, evaluation_interval: 1, delay_evaluation: 2}
+
+            """])
+        func statuses() throws -> [Int: (String, String?)] {
+            let shown = try json(try repo.ml("sweep", "show", "latest", "--json").stdout)
+            return Dictionary(uniqueKeysWithValues: (shown["trials"] as! [[String: Any]]).map { ($0["index"] as! Int, ($0["status"] as! String, $0["reason"] as? String)) })
+        }
+        #expect(try repo.ml("run", "-f", "base.yml").status == 0)
+        var s = try statuses()
+        // At report 2 the trial with x=1 is the lowest of three; at report 3, x=4 is the lowest of the three that got there.
+        #expect(s[0]?.0 == "completed" && s[1]?.0 == "completed")
+        #expect(s[2]?.0 == "stopped_by_policy" && s[2]?.1?.hasPrefix("truncation selection policy at report 2: score 2 ranks 1 of 3") == true, "\(s)")
+        #expect(s[3]?.0 == "stopped_by_policy" && s[3]?.1?.hasPrefix("truncation selection policy at report 3: score 12 ranks 1 of 3") == true, "\(s)")
+
+        // Median stopping: x=1 is below the median of the others' running averages at report 2.
+        #expect(try repo.ml("run", "-f", "base.yml", "--set", "early_termination.type=median_stopping").status == 0)
+        s = try statuses()
+        #expect(s[2]?.0 == "stopped_by_policy" && s[2]?.1?.contains("median stopping policy at report 2: score 2 is worse than the median") == true, "\(s)")
+        #expect(s[0]?.0 == "completed" && s[1]?.0 == "completed")
+
+        // Sobol: the same seed draws the same trials; every point in range and distinct.
+        try repo.write("sobol.yml", """
+            type: sweep
+            trial:
+              code: .
+              command: python3 train.py --x ${{search_space.x}} --epochs 1
+            sampling_algorithm: {type: random, seed: 11, rule: sobol}
+            search_space:
+              x: {type: uniform, min_value: 2, max_value: 4}
+            objective: {goal: minimize, primary_metric: score}
+            limits: {max_total_trials: 8, max_concurrent_trials: 2}
+
+            """)
+        func xs() throws -> [Int: String] {
+            let shown = try json(try repo.ml("sweep", "show", "latest", "--json").stdout)
+            return Dictionary(uniqueKeysWithValues: (shown["trials"] as! [[String: Any]]).map { ($0["index"] as! Int, ($0["params"] as! [String: String])["x"]!) })
+        }
+        #expect(try repo.ml("run", "-f", "sobol.yml").status == 0)
+        let first = try xs()
+        #expect(first.count == 8 && Set(first.values).count == 8 && first.values.allSatisfy { (Double($0) ?? 0) >= 2 && (Double($0) ?? 9) <= 4 })
+        // Any 8 consecutive points of a 1-D Sobol sequence: at most two fall in any eighth of the range.
+        let bins = Dictionary(grouping: first.values.map { Int((Double($0)! - 2) / 2 * 8) }, by: { $0 }).mapValues(\.count)
+        #expect(bins.values.allSatisfy { $0 <= 2 }, "\(first)")
+        #expect(try repo.ml("run", "-f", "sobol.yml").status == 0)
+        #expect(try xs() == first)
+
+        // Bayesian, with a policy beside it: the score peaks at x = 0.3; ten trials find it.
+        try repo.write("peak.py", """
+            import argparse, gitml
+            p = argparse.ArgumentParser(); p.add_argument("--x", type=float); a = p.parse_args()
+            gitml.log_metric("score", -(a.x - 0.3) ** 2)
+
+            """)
+        try repo.write("bayes.yml", """
+            type: sweep
+            trial:
+              code: .
+              command: python3 peak.py --x ${{search_space.x}}
+            sampling_algorithm: bayesian
+            search_space:
+              x: {type: uniform, min_value: 0, max_value: 1}
+            objective: {goal: maximize, primary_metric: score}
+            limits: {max_total_trials: 10, max_concurrent_trials: 1}
+            early_termination: {type: bandit, slack_amount: 0.5}
+
+            """)
+        #expect(try repo.ml("run", "-f", "bayes.yml").status == 0)
+        let shown = try json(try repo.ml("sweep", "show", "latest", "--json").stdout)
+        let bestX = Double(((shown["best"] as? [String: Any])?["params"] as? [String: String])?["x"] ?? "") ?? 9
+        #expect(abs(bestX - 0.3) < 0.05, "\(shown["trials"] ?? "")")
+        #expect((shown["sampling"] as? String)?.hasPrefix("bayesian") == true)
+
+        // A trial that crashes is recorded as failed and the sweep goes on; a metric no trial logs is said after the first two.
+        try repo.write("crash.yml", """
+            type: sweep
+            trial:
+              code: .
+              command: python3 train.py --x ${{search_space.x}} --epochs 1 && test ${{search_space.x}} != 2
+            sampling_algorithm: grid
+            search_space:
+              x: {type: choice, values: [1, 2, 3]}
+            objective: {goal: maximize, primary_metric: score}
+            limits: {max_concurrent_trials: 1}
+
+            """)
+        #expect(try repo.ml("run", "-f", "crash.yml").status == 0)
+        s = try statuses()
+        #expect(s[0]?.0 == "completed" && s[1]?.0 == "failed" && s[2]?.0 == "completed", "\(s)")
+        let missing = try repo.ml("run", "-f", "crash.yml", "--set", "objective.primary_metric=accuracy")
+        #expect(missing.status != 0)
+        #expect(missing.stderr.contains("crash.yml:8: no trial logs the primary metric 'accuracy' (2 completed; trial 2 logged score)"), "\(missing.stderr)")
+        #expect(try statuses().count == 3, "the two finished and the one failed between them; nothing after")
     }
 }

@@ -23,6 +23,7 @@ public struct LocalCompute: ComputeTarget {
         launch.processes = job.processes
         launch.timeoutSeconds = job.timeoutSeconds
         launch.stopRequest = job.stopRequest
+        if job.stopRequest != nil { launch.tickInterval = 0.05 }
         let linked = Mutex<[(path: String, ctime: Int64)]>([])
         let workspace = self.workspace
         launch.prepare = { live, isCanceled in

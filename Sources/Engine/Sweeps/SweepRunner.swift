@@ -143,6 +143,8 @@ public struct SweepRunner {
         let started = monotonicSeconds()
         var interruption: StopRequest?
         let slots = summary.limits.maxConcurrentTrials
+        // Set when the first trials finished without logging the primary metric: the sweep cannot rank anything.
+        var noMetric: String?
 
         func save() {
             summary.pickBest()
@@ -199,7 +201,7 @@ public struct SweepRunner {
                     observer.stage(interruption.reason)
                 }
             }
-            while interruption == nil && running.count < slots {
+            while interruption == nil && noMetric == nil && running.count < slots {
                 if !again.isEmpty {
                     let t = again.removeFirst()
                     var values: [String: ParamValue] = [:]
@@ -236,6 +238,16 @@ public struct SweepRunner {
                 shared.state.withLock { $0.reports[id]?.finished = true }
                 save()
                 observer.trialFinished(summary.trials[i], summary: summary)
+                // Two trials completed and neither logged the primary metric: say so now, not after the last trial.
+                let completed = summary.trials.filter { $0.status == .completed }
+                if noMetric == nil, completed.count >= min(2, summary.limits.maxTotalTrials), completed.allSatisfy({ $0.objective == nil }),
+                   !summary.trials.contains(where: { $0.objective != nil }) {
+                    let logged = Set(record?.metrics.keys.map { $0 } ?? []).sorted()
+                    noMetric = "\(file.shown):\(sweep.objectiveLine): no trial logs the primary metric '\(sweep.objective.primaryMetric)'"
+                        + " (\(completed.count) completed; trial \(summary.trials[i].index) logged \(logged.isEmpty ? "no metric" : logged.joined(separator: ", ")));"
+                        + " the sweep starts no more trials: fix objective.primary_metric or what the script logs"
+                    observer.stage(noMetric!)
+                }
             }
         }
 
@@ -253,6 +265,9 @@ public struct SweepRunner {
             reason = interruption.reason
         } else if let interruption {
             reason = interruption.reason
+        } else if let noMetric {
+            status = .failed
+            reason = noMetric
         } else if !statuses.isEmpty && statuses.allSatisfy({ $0 == .failed }) {
             status = .failed
             reason = "every trial failed"

@@ -144,6 +144,8 @@ public struct SweepJob: Sendable {
     public var trial: SpecNode
     /// The line of `trial:`, for messages about it.
     public var trialLine: Int
+    /// The line of `objective.primary_metric`.
+    public var objectiveLine = 0
 
     static let topKeys = ["$schema", "type", "name", "display_name", "experiment_name", "description", "tags", "properties", "trial",
                           "inputs", "outputs", "compute", "search_space", "sampling_algorithm", "objective", "limits",
@@ -378,6 +380,8 @@ public struct SweepJob: Sendable {
         var job = SweepJob(file: file, sampling: sampling, objective: Objective(primaryMetric: metric, goal: goal), limits: limits,
                            earlyTermination: early, trial: trial, trialLine: trialNode.line)
         job.searchSpace = parameters
+        // A value set with --set has no line of its own: the objective's then.
+        job.objectiveLine = (objectiveNode["primary_metric"]?.line).flatMap { $0 > 0 ? $0 : nil } ?? objectiveNode.line
         job.name = try string(root["name"], "name")
         job.displayName = try string(root["display_name"], "display_name")
         job.experimentName = try string(root["experiment_name"], "experiment_name")
