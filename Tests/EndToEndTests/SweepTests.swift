@@ -357,5 +357,19 @@ func json(_ text: String) throws -> [String: Any] {
         #expect(missing.status != 0)
         #expect(missing.stderr.contains("crash.yml:8: no trial logs the primary metric 'accuracy' (2 completed; trial 2 logged score)"), "\(missing.stderr)")
         #expect(try statuses().count == 3, "the two finished and the one failed between them; nothing after")
+
+        // limits.trial_timeout stops a trial; limits.timeout ends the sweep, its running trial canceled.
+        let slow = try repo.ml("run", "-f", "crash.yml", "--set", "trial.command=python3 train.py --x ${{search_space.x}} --epochs 1 --sleep 4",
+                               "--set", "limits.trial_timeout=1")
+        #expect(slow.status != 0)
+        s = try statuses()
+        #expect(s.count == 3 && s.values.allSatisfy { $0.0 == "failed" && $0.1?.contains("timed out after 1 s") == true }, "\(s)")
+        let capped = try repo.ml("run", "-f", "crash.yml", "--set", "trial.command=python3 train.py --x ${{search_space.x}} --epochs 1 --sleep 4",
+                                 "--set", "limits.timeout=1")
+        #expect(capped.status == 0, "\(capped.stderr)")
+        let shownCapped = try json(try repo.ml("sweep", "show", "latest", "--json").stdout)
+        let cappedTrials = shownCapped["trials"] as! [[String: Any]]
+        #expect(cappedTrials.count == 1 && cappedTrials[0]["status"] as? String == "canceled", "\(cappedTrials)")
+        #expect(try repo.ml("sweep", "show", "latest").stdout.contains("completed · the sweep's limits.timeout (1 s) was reached"))
     }
 }

@@ -145,6 +145,8 @@ public struct SweepRunner {
         let slots = summary.limits.maxConcurrentTrials
         // Set when the first trials finished without logging the primary metric: the sweep cannot rank anything.
         var noMetric: String?
+        // Set when a trial could not be readied (its job no longer plans): no more trials start.
+        var launchFailure: String?
 
         func save() {
             summary.pickBest()
@@ -201,22 +203,28 @@ public struct SweepRunner {
                     observer.stage(interruption.reason)
                 }
             }
-            while interruption == nil && noMetric == nil && running.count < slots {
-                if !again.isEmpty {
-                    let t = again.removeFirst()
-                    var values: [String: ParamValue] = [:]
-                    for p in sweep.searchSpace {
-                        guard let text = t.params[p.name] else { continue }
-                        values[p.name] = Self.value(text, of: p.expression)
+            while interruption == nil && noMetric == nil && launchFailure == nil && running.count < slots {
+                do {
+                    if !again.isEmpty {
+                        let t = again.removeFirst()
+                        var values: [String: ParamValue] = [:]
+                        for p in sweep.searchSpace {
+                            guard let text = t.params[p.name] else { continue }
+                            values[p.name] = Self.value(text, of: p.expression)
+                        }
+                        try launch(index: t.index, values: values)
+                        continue
                     }
-                    try launch(index: t.index, values: values)
-                    continue
+                    guard !exhausted, nextIndex < summary.limits.maxTotalTrials else { break }
+                    let history = summary.trials.map { SampledTrial(params: $0.params, objective: $0.objective) }
+                    guard let values = sampler.next(index: nextIndex, history: history) else { exhausted = true; break }
+                    nextIndex += 1
+                    try launch(index: nextIndex - 1, values: values)
+                } catch {
+                    // The running trials finish; the sweep records why it stopped starting more.
+                    launchFailure = "a trial could not be started: \((error as? WorkspaceError)?.message ?? "\(error)")"
+                    observer.stage(launchFailure!)
                 }
-                guard !exhausted, nextIndex < summary.limits.maxTotalTrials else { break }
-                let history = summary.trials.map { SampledTrial(params: $0.params, objective: $0.objective) }
-                guard let values = sampler.next(index: nextIndex, history: history) else { exhausted = true; break }
-                try launch(index: nextIndex, values: values)
-                nextIndex += 1
             }
             if running.isEmpty { break }
             _ = shared.wake.wait(timeout: .now() + 0.5)
@@ -265,9 +273,9 @@ public struct SweepRunner {
             reason = interruption.reason
         } else if let interruption {
             reason = interruption.reason
-        } else if let noMetric {
+        } else if let failure = noMetric ?? launchFailure {
             status = .failed
-            reason = noMetric
+            reason = failure
         } else if !statuses.isEmpty && statuses.allSatisfy({ $0 == .failed }) {
             status = .failed
             reason = "every trial failed"

@@ -46,7 +46,7 @@ public struct SweepJob: Sendable {
 
         /// Azure's expression as text, for records and tables: `uniform(0.01, 0.9)`.
         public var description: String {
-            func n(_ v: Double) -> String { ParamValue.double(v).rendered }
+            func n(_ v: Double) -> String { v == v.rounded() && abs(v) < 1e15 ? String(Int64(v)) : "\(v)" }
             switch self {
             case .choice(let values): return "choice(\(values.map(\.rendered).joined(separator: ", ")))"
             case .randint(let upper): return "randint(\(upper))"
@@ -371,7 +371,17 @@ public struct SweepJob: Sendable {
             for e in given { trial.set(path: ["inputs", e.key], to: e.value) }
         }
         if let outputs = root["outputs"], case .mapping(let given, _) = outputs {
-            for e in given { trial.set(path: ["outputs", e.key], to: e.value) }
+            for e in given {
+                // An empty output (`model_output:`) binds the trial's own declaration when it has one.
+                let empty: Bool
+                switch e.value {
+                case .null: empty = true
+                case .mapping(let m, _): empty = m.isEmpty
+                default: empty = false
+                }
+                if empty && trial["outputs"]?[e.key] != nil { continue }
+                trial.set(path: ["outputs", e.key], to: e.value)
+            }
         }
         if let compute = root["compute"] { trial.set(path: ["compute"], to: compute) }
         if let experiment = root["experiment_name"] { trial.set(path: ["experiment_name"], to: experiment) }
