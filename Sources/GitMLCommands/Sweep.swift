@@ -24,8 +24,9 @@ struct SweepCommand: ParsableCommand {
 func sweepRecord(_ given: String, in workspace: Workspace) throws -> RunRecord {
     if given == "latest" {
         var filter = RunFilter()
-        filter.limit = nil
-        guard let newest = try workspace.listRuns(filter).first(where: { $0.kind == "sweep" }) else {
+        filter.kind = "sweep"
+        filter.limit = 1
+        guard let newest = try workspace.listRuns(filter).first else {
             throw WorkspaceError(.unknownRun, "no sweep yet", hint: "start one with git ml run -f sweep.yml")
         }
         return try workspace.record(newest.id)

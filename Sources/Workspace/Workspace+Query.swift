@@ -50,6 +50,10 @@ public struct RunFilter: Sendable {
     public var commit: String?
     /// At most this many, newest first (nil: all).
     public var limit: Int?
+    /// Only runs of this kind (`sweep`, `trial`, ...).
+    public var kind: String?
+    /// Only runs under this one (a sweep's trials).
+    public var parent: String?
     /// A search filter in MLflow's syntax, with OR and parentheses (`--filter`).
     public var search: String?
     /// Orderings such as `metrics.acc DESC` (`--order-by`); newest first after them.
@@ -88,6 +92,8 @@ extension Workspace {
         }
         if let e = filter.experiment { clauses.append(equals("experiment_id", .string(Self.experimentID(for: e)))) }
         if let c = commitFilter { clauses.append(equals("commit", .string(c))) }
+        if let k = filter.kind { clauses.append(equals("kind", .string(k))) }
+        if let p = filter.parent { clauses.append(equals("parent", .string(p))) }
         if !filter.statuses.isEmpty {
             // `lost` is a recovered record, or a running one whose process is gone: told apart below, after the query.
             let states = Set(filter.statuses.flatMap { $0 == .lost ? [RunRecord.Status.running, .lost] : [$0] }).map(\.rawValue).sorted()

@@ -86,8 +86,21 @@ public struct SweepRunner {
         let file = JobFile(type: .sweep, spec: spec, shown: jobFile, folder: String(absolute[..<absolute.lastIndex(of: "/")!]),
                            overrides: [], typeLine: spec["type"]?.line ?? 1)
         let sweep = try workspace.planSweep(file)
-        // Each trial as its own record says now (it may have finished after the parent's last update).
+        // Each trial as its own record says now (it may have finished after the parent's last update),
+        // and trials the parent's record had not caught up with (found through the index by their parent).
         var summary = stored
+        var children = RunFilter()
+        children.parent = record.id
+        for child in try workspace.listRuns(children) where !summary.trials.contains(where: { $0.id == child.id }) {
+            guard let own = try? workspace.record(id: child.id), let index = own.trialIndex else { continue }
+            let params = own.params.filter { name, _ in sweep.searchSpace.contains { $0.name == name } }
+            summary.trials.append(.init(id: own.id, index: index, status: own.status, params: params,
+                                        objective: Self.objective(of: own, sweep.objective), reason: own.statusReason))
+        }
+        // One entry an index: a finished one when there is one.
+        func rank(_ t: SweepSummary.Trial) -> Int { [.completed, .failed, .stoppedByPolicy].contains(t.status) ? 0 : 1 }
+        summary.trials = Dictionary(grouping: summary.trials, by: \.index).values
+            .map { $0.min { rank($0) < rank($1) }! }.sorted { $0.index < $1.index }
         for i in summary.trials.indices where !summary.trials[i].status.isFinal || summary.trials[i].status == .canceled || summary.trials[i].status == .lost {
             if let own = try? workspace.record(id: summary.trials[i].id) {
                 summary.trials[i].status = own.status
@@ -148,11 +161,18 @@ public struct SweepRunner {
         // Set when a trial could not be readied (its job no longer plans): no more trials start.
         var launchFailure: String?
 
-        func save() {
+        // The parent's record is brought up to date at most once a second: a resume finds the
+        // trials it has not caught up with by their own records.
+        var lastSave = -Double.infinity, unsaved = false
+        func save(now: Bool = false) {
+            unsaved = true
+            guard now || monotonicSeconds() - lastSave >= 1 else { return }
             summary.pickBest()
             live.update { $0.sweep = summary }
-            // A failed update is made again at the next trial; the final record is what must succeed.
+            // A failed update is made again later; the final record is what must succeed.
             try? workspace.checkpointRun(live)
+            lastSave = monotonicSeconds()
+            unsaved = false
         }
 
         func launch(index: Int, values: [String: ParamValue]) throws {
@@ -228,6 +248,7 @@ public struct SweepRunner {
             }
             if running.isEmpty { break }
             _ = shared.wake.wait(timeout: .now() + 0.5)
+            if unsaved { save() }
             let done = shared.state.withLock { s -> [(index: Int, id: String, record: RunRecord?, error: String?)] in
                 defer { s.finished.removeAll() }
                 return s.finished

@@ -38,7 +38,7 @@ public indirect enum SearchFilter: Sendable, Equatable {
     /// Attributes and whether they compare as numbers.
     public static let attributes: [String: Bool] = [
         "run_id": false, "run_name": false, "status": false, "user_id": false, "lifecycle_stage": false,
-        "experiment_id": false, "commit": false, "host": false, "kind": false,
+        "experiment_id": false, "commit": false, "host": false, "kind": false, "parent": false,
         "start_time": true, "end_time": true, "dirty": true,
     ]
 
