@@ -27,7 +27,9 @@ extension Workspace {
         guard !request.collected.isEmpty || !request.logFiles.isEmpty else { return }
         let plan = FinishPlan(collected: request.collected.map { .init(name: $0.name, path: $0.path, absolute: $0.absolute) },
                               logFiles: request.logFiles, outputsFolder: request.outputsFolder)
-        try writeFileAtomically(try JSONEncoder().encode(plan), to: folder + "/" + FinishPlan.file)
+        // Not synced (a sweep writes one a trial): a plan a power cut lost or tore is read as absent,
+        // and recovery falls back to the run's outputs folder, as for a run of an older git-ml.
+        try writeFileAtomically(try JSONEncoder().encode(plan), to: folder + "/" + FinishPlan.file, durable: false)
     }
 
     /// Finishes a run whose git-ml process is gone (its record says `running`, it ran on this

@@ -177,7 +177,8 @@ extension Workspace {
             gitmlVersion: gitmlVersion, sweep: request.sweep, trialIndex: request.trialIndex)
         if let custom = request.outputsFolder {
             // Other processes (a tracking server) find a job's GITML_OUTPUTS here.
-            try writeFileAtomically(Data(custom.utf8), to: folder + "/outputs.path")
+            // Not synced: after a power cut a run is recovered from its default outputs folder.
+            try writeFileAtomically(Data(custom.utf8), to: folder + "/outputs.path", durable: false)
         }
         try writeFinishPlan(request, folder: folder)
         let commit = try writeRecord(record, files: RecordFiles(jobSpec: request.jobSpec), expected: nil)

@@ -128,7 +128,10 @@ public enum Host {
 }
 
 /// Writes `data` to `path` atomically (temp file in the same folder, fsync, rename).
-public func writeFileAtomically(_ data: Data, to path: String, mode: mode_t = 0o644) throws {
+/// Writes a file whole or not at all (a temp file renamed into place). `durable: false` skips
+/// the fsync: for files that help after a crash of git-ml but that a power cut may lose, since
+/// their readers fall back without them.
+public func writeFileAtomically(_ data: Data, to path: String, mode: mode_t = 0o644, durable: Bool = true) throws {
     let temp = path + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
     let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
     guard fd >= 0 else { throw WorkspaceError(.storage, "cannot write \(path): \(String(cString: strerror(errno)))") }
@@ -141,7 +144,7 @@ public func writeFileAtomically(_ data: Data, to path: String, mode: mode_t = 0o
         }
         return true
     }
-    ok = ok && fsync(fd) == 0
+    ok = ok && (!durable || fsync(fd) == 0)
     close(fd)
     guard ok, rename(temp, path) == 0 else {
         let message = String(cString: strerror(errno))
