@@ -32,35 +32,31 @@ extension Workspace {
         }
         let shown = relativeOrAbsolute(absolute)
         let root = try SpecNode.parse(data, file: shown)
-        func fail(_ line: Int, _ message: String, hint: String? = nil) -> WorkspaceError {
-            WorkspaceError(.badConfig, "\(shown):\(line): \(message)", hint: hint)
-        }
-        guard case .mapping(let entries, _) = root else { throw fail(root.line, "a data asset is a mapping (name, version, type, path)") }
-        for e in entries where !Self.dataAssetKeys.contains(e.key) {
-            throw fail(e.line, "unknown key '\(e.key)' in data asset; accepted here: \(Self.dataAssetKeys.joined(separator: ", "))")
-        }
-        func string(_ key: String) -> String? { if case .scalar(let s, _, _)? = root[key] { return s }; return nil }
-        guard let name = string("name"), !name.isEmpty else { throw fail(root.line, "missing 'name'") }
+        let reader = SpecReader(file: shown)
+        guard case .mapping = root else { throw reader.fail(root.line, "a data asset is a mapping (name, version, type, path)") }
+        try reader.allowed(root, Self.dataAssetKeys, in: "data asset")
+        func string(_ key: String) throws -> String? { try reader.string(root[key], key) }
+        guard let name = try string("name"), !name.isEmpty else { throw reader.fail(root.line, "missing 'name'") }
         guard name.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else {
-            throw fail(root["name"]!.line, "data asset name '\(name)' may hold letters, digits, '-', '_' and '.' only")
+            throw reader.fail(root["name"]!.line, "data asset name '\(name)' may hold letters, digits, '-', '_' and '.' only")
         }
-        let type = string("type") ?? "uri_folder"
+        let type = try string("type") ?? "uri_folder"
         guard ["uri_file", "uri_folder"].contains(type) else {
-            throw fail(root["type"]?.line ?? root.line, "data asset type '\(type)' is not stored by git-ml; accepted: uri_file, uri_folder")
+            throw reader.fail(root["type"]?.line ?? root.line, "data asset type '\(type)' is not stored by git-ml; accepted: uri_file, uri_folder")
         }
-        guard let path = string("path") else { throw fail(root.line, "missing 'path': the file or folder to register") }
+        guard let path = try string("path") else { throw reader.fail(root.line, "missing 'path': the file or folder to register") }
         if path.contains("://") && !path.hasPrefix("file://") {
-            throw fail(root["path"]!.line, "remote paths are not read by git-ml yet; give a local path")
+            throw reader.fail(root["path"]!.line, "remote paths are not read by git-ml yet; give a local path")
         }
         let folder = String(absolute[..<absolute.lastIndex(of: "/")!])
         let bare = path.hasPrefix("file://") ? String(path.dropFirst(7)) : path
         let local = URL(fileURLWithPath: bare.hasPrefix("/") ? bare : folder + "/" + bare).standardizedFileURL.path
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: local, isDirectory: &isDir) else {
-            throw fail(root["path"]!.line, "path '\(path)' not found (tried \(local))", hint: "paths are relative to the YAML file's folder")
+            throw reader.fail(root["path"]!.line, "path '\(path)' not found (tried \(local))", hint: "paths are relative to the YAML file's folder")
         }
         if isDir.boolValue != (type == "uri_folder") {
-            throw fail(root["type"]?.line ?? root.line, "type \(type) but \(local) is a \(isDir.boolValue ? "folder" : "file")")
+            throw reader.fail(root["type"]?.line ?? root.line, "type \(type) but \(local) is a \(isDir.boolValue ? "folder" : "file")")
         }
         var tags: [String: String]?
         if case .mapping(let m, _)? = root["tags"] {
@@ -68,7 +64,7 @@ extension Workspace {
             for e in m { if case .scalar(let v, _, _) = e.value { tags![e.key] = v } }
         }
         let stored = try storeData(at: local, progress: progress)
-        var asset = DataAsset(name: name, version: string("version") ?? "", type: type, description: string("description"), path: path,
+        var asset = DataAsset(name: name, version: try string("version") ?? "", type: type, description: try string("description"), path: path,
                               sha256: stored.sha256, size: stored.size, files: stored.files, tags: tags)
         let manifest = type == "uri_folder" ? try ContentID(hex: asset.sha256).map { try store.get($0) } : nil
         func content(_ version: String) throws -> RecordContent {

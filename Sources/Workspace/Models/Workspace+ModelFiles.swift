@@ -16,46 +16,24 @@ extension Workspace {
         }
         let shown = relativeOrAbsolute(absolute)
         let root = try SpecNode.parse(data, file: shown)
-        func fail(_ line: Int, _ message: String, hint: String? = nil) -> WorkspaceError {
-            WorkspaceError(.badConfig, "\(shown):\(line): \(message)", hint: hint)
-        }
-        guard case .mapping(let entries, _) = root else { throw fail(root.line, "a model file is a mapping (name, path, type, ...)") }
-        for e in entries where !Self.modelFileKeys.contains(e.key) {
-            let hint = ["local_path": "use path", "model_uri": "use path", "model_format": "use type: mlflow_model"][e.key]
-            throw fail(e.line, "unknown key '\(e.key)' in a model file; accepted here: \(Self.modelFileKeys.joined(separator: ", "))", hint: hint)
-        }
-        func string(_ key: String) throws -> String? {
-            switch root[key] {
-            case .scalar(let s, _, _)?: return s
-            case nil, .null?: return nil
-            case let node?: throw fail(node.line, "'\(key)' is a single value")
-            }
-        }
-        func map(_ key: String) throws -> [String: String] {
-            switch root[key] {
-            case .mapping(let m, _)?:
-                var out: [String: String] = [:]
-                for e in m {
-                    guard case .scalar(let v, _, _) = e.value else { throw fail(e.line, "\(key).\(e.key) is a single value") }
-                    out[e.key] = v
-                }
-                return out
-            case nil, .null?: return [:]
-            case let node?: throw fail(node.line, "'\(key)' is a mapping of names to values")
-            }
-        }
-        guard let name = try string("name"), !name.isEmpty else { throw fail(root.line, "missing 'name'") }
-        if let problem = ModelNames.problem(with: name, what: "model name") { throw fail(root["name"]!.line, problem) }
+        let reader = SpecReader(file: shown)
+        guard case .mapping = root else { throw reader.fail(root.line, "a model file is a mapping (name, path, type, ...)") }
+        try reader.allowed(root, Self.modelFileKeys, in: "a model file",
+                         hints: ["local_path": "use path", "model_uri": "use path", "model_format": "use type: mlflow_model"])
+        func string(_ key: String) throws -> String? { try reader.string(root[key], key) }
+        func map(_ key: String) throws -> [String: String] { try reader.stringMap(root[key], key) }
+        guard let name = try string("name"), !name.isEmpty else { throw reader.fail(root.line, "missing 'name'") }
+        if let problem = ModelNames.problem(with: name, what: "model name") { throw reader.fail(root["name"]!.line, problem) }
         let type = try string("type") ?? nil
         if let type, !Self.modelTypes.contains(type) {
-            throw fail(root["type"]!.line, "model type '\(type)' is not one of \(Self.modelTypes.joined(separator: ", "))")
+            throw reader.fail(root["type"]!.line, "model type '\(type)' is not one of \(Self.modelTypes.joined(separator: ", "))")
         }
-        guard let path = try string("path"), !path.isEmpty else { throw fail(root.line, "missing 'path': the model's file or folder") }
+        guard let path = try string("path"), !path.isEmpty else { throw reader.fail(root.line, "missing 'path': the model's file or folder") }
         let pathLine = root["path"]!.line
         var draft = ModelDraft(name: name, version: try string("version"), type: type, description: try string("description"),
                                tags: try map("tags"), properties: try map("properties"), sign: sign)
         if let v = draft.version, ModelNames.problem(with: v, what: "version") != nil {
-            throw fail(root["version"]!.line, "version '\(ModelNames.printable(v))' is not a version; use a number such as 1")
+            throw reader.fail(root["version"]!.line, "version '\(ModelNames.printable(v))' is not a version; use a number such as 1")
         }
         do {
             // A run's output: runs:/RUN/PATH (its MLflow artifacts) or azureml://jobs/RUN/outputs/NAME[/paths/PATH].
@@ -67,13 +45,13 @@ extension Workspace {
                 return try registerModel(draft, run: record.id, path: inRun, file: shown)
             }
             if path.contains("://") && !path.hasPrefix("file://") {
-                throw fail(pathLine, "'\(path)' is not read by git-ml; give a local path, runs:/RUN/PATH or azureml://jobs/RUN/outputs/NAME/paths/PATH")
+                throw reader.fail(pathLine, "'\(path)' is not read by git-ml; give a local path, runs:/RUN/PATH or azureml://jobs/RUN/outputs/NAME/paths/PATH")
             }
             let folder = String(absolute[..<absolute.lastIndex(of: "/")!])
             let bare = path.hasPrefix("file://") ? String(path.dropFirst(7)) : path
             let local = URL(fileURLWithPath: bare.hasPrefix("/") ? bare : folder + "/" + bare).standardizedFileURL.path
             guard FileManager.default.fileExists(atPath: local) else {
-                throw fail(pathLine, "path '\(path)' not found (tried \(local))", hint: "paths are relative to the model file's folder")
+                throw reader.fail(pathLine, "path '\(path)' not found (tried \(local))", hint: "paths are relative to the model file's folder")
             }
             var source = ModelVersion.Source(kind: "folder")
             source.folder = relativeOrAbsolute(local)

@@ -69,84 +69,53 @@ public struct CommandJob: Sendable, Equatable {
 
     /// Reads a command job from YAML text (after `--set` overrides).
     public static func parse(_ root: SpecNode, file: String) throws -> CommandJob {
-        func fail(_ line: Int, _ message: String) -> WorkspaceError {
-            WorkspaceError(.badConfig, "\(file):\(line): \(message)")
-        }
-        guard case .mapping(let entries, _) = root else { throw fail(root.line, "a job file is a mapping of keys (type, command, code, ...)") }
-        for e in entries where !topKeys.contains(e.key) {
-            throw fail(e.line, "unknown key '\(e.key)'; accepted here: \(topKeys.joined(separator: ", "))")
-        }
-        func string(_ node: SpecNode?, _ key: String) throws -> String? {
-            guard let node else { return nil }
-            switch node {
-            case .scalar(let s, _, _): return s
-            case .null: return nil
-            default: throw fail(node.line, "'\(key)' must be a single value")
-            }
-        }
-        func stringMap(_ node: SpecNode?, _ key: String) throws -> [String: String] {
-            guard let node else { return [:] }
-            if case .null = node { return [:] }
-            guard case .mapping(let m, _) = node else { throw fail(node.line, "'\(key)' must be a mapping of names to values") }
-            var out: [String: String] = [:]
-            for e in m { out[e.key] = try string(e.value, "\(key).\(e.key)") ?? "" }
-            return out
-        }
-        func int(_ node: SpecNode?, _ key: String) throws -> Int? {
-            guard let s = try string(node, key) else { return nil }
-            guard let v = Int(s) else { throw fail(node!.line, "'\(key)' must be a whole number, not '\(s)'") }
-            return v
-        }
-        func allowed(_ node: SpecNode, _ keys: [String], _ where_: String) throws {
-            guard case .mapping(let m, _) = node else { throw fail(node.line, "'\(where_)' must be a mapping") }
-            for e in m where !keys.contains(e.key) {
-                throw fail(e.line, "unknown key '\(e.key)' in \(where_); accepted here: \(keys.joined(separator: ", "))")
-            }
-        }
+        let reader = SpecReader(file: file)
+        guard case .mapping = root else { throw reader.fail(root.line, "a job file is a mapping of keys (type, command, code, ...)") }
+        try reader.allowed(root, topKeys)
 
-        let type = try string(root["type"], "type") ?? "command"
+        let type = try reader.string(root["type"], "type") ?? "command"
         guard type == "command" else {
-            throw fail(root["type"]?.line ?? root.line, "type '\(type)' is not a command job; git ml run -f runs type: command")
+            throw reader.fail(root["type"]?.line ?? root.line, "type '\(type)' is not a command job; git ml run -f runs type: command")
         }
-        guard let commandNode = root["command"], let command = try string(commandNode, "command"), !command.isEmpty else {
-            throw fail(root.line, "missing 'command': the shell command the job runs")
+        guard let commandNode = root["command"], let command = try reader.string(commandNode, "command"), !command.isEmpty else {
+            throw reader.fail(root.line, "missing 'command': the shell command the job runs")
         }
         var job = CommandJob(file: file, command: command, commandLine: commandNode.line)
-        job.schema = try string(root["$schema"], "$schema")
-        job.name = try string(root["name"], "name")
-        job.displayName = try string(root["display_name"], "display_name")
-        job.experimentName = try string(root["experiment_name"], "experiment_name")
-        job.description = try string(root["description"], "description")
-        job.tags = try stringMap(root["tags"], "tags")
-        job.code = try string(root["code"], "code")
+        job.schema = try reader.string(root["$schema"], "$schema")
+        job.name = try reader.string(root["name"], "name")
+        job.displayName = try reader.string(root["display_name"], "display_name")
+        job.experimentName = try reader.string(root["experiment_name"], "experiment_name")
+        job.description = try reader.string(root["description"], "description")
+        job.tags = try reader.stringMap(root["tags"], "tags")
+        job.code = try reader.string(root["code"], "code")
         job.codeLine = root["code"]?.line ?? 0
-        job.compute = try string(root["compute"], "compute")
-        job.environmentVariables = try stringMap(root["environment_variables"], "environment_variables")
+        job.compute = try reader.string(root["compute"], "compute")
+        job.environmentVariables = try reader.stringMap(root["environment_variables"], "environment_variables")
         if let env = root["environment"] {
             job.environmentLine = env.line
             switch env {
             case .scalar(let s, _, _): job.environmentName = s
             case .mapping: job.inlineEnvironment = env
             case .null: break
-            default: throw fail(env.line, "'environment' is a name (azureml:NAME@latest) or an inline environment")
+            default: throw reader.fail(env.line, "'environment' is a name (azureml:NAME@latest) or an inline environment")
             }
         }
         if let resources = root["resources"] {
-            try allowed(resources, ["instance_count", "instance_type", "properties", "shm_size", "docker_args"], "resources")
-            job.instanceCount = try int(resources["instance_count"], "resources.instance_count") ?? 1
+            try reader.allowed(resources, ["instance_count", "instance_type", "properties", "shm_size", "docker_args"], in: "resources")
+            job.instanceCount = try reader.int(resources["instance_count"], "resources.instance_count") ?? 1
         }
         if let d = root["distribution"] {
-            try allowed(d, ["type", "process_count_per_instance", "worker_count", "parameter_server_count"], "distribution")
-            let t = try string(d["type"], "distribution.type") ?? ""
+            try reader.allowed(d, ["type", "process_count_per_instance", "worker_count", "parameter_server_count"], in: "distribution")
+            let t = try reader.string(d["type"], "distribution.type") ?? ""
             guard ["pytorch", "mpi", "tensorflow"].contains(t) else {
-                throw fail(d["type"]?.line ?? d.line, "distribution.type must be pytorch, mpi or tensorflow, not '\(t)'")
+                throw reader.fail(d["type"]?.line ?? d.line, "distribution.type must be pytorch, mpi or tensorflow, not '\(t)'")
             }
-            job.distribution = Distribution(type: t, processCountPerInstance: try int(d["process_count_per_instance"], "distribution.process_count_per_instance"),
-                                            workerCount: try int(d["worker_count"], "distribution.worker_count"))
+            job.distribution = Distribution(type: t, processCountPerInstance: try reader.int(d["process_count_per_instance"], "distribution.process_count_per_instance"),
+                                            workerCount: try reader.int(d["worker_count"], "distribution.worker_count"))
         }
         if let limits = root["limits"] {
-            try allowed(limits, ["timeout"], "limits")
-            job.timeoutSeconds = try int(limits["timeout"], "limits.timeout")
+            try reader.allowed(limits, ["timeout"], in: "limits")
+            job.timeoutSeconds = try reader.int(limits["timeout"], "limits.timeout")
         }
         if case .mapping(let inputs, _)? = root["inputs"] {
             for e in inputs {
@@ -157,24 +126,24 @@ public struct CommandJob: Sendable, Equatable {
                 case .null:
                     job.inputs[e.key] = .optional(type: "string")
                 case .mapping:
-                    try allowed(e.value, ["type", "path", "mode", "default", "optional", "description", "value", "min", "max", "enum", "datastore"], "inputs.\(e.key)")
-                    let t = try string(e.value["type"], "inputs.\(e.key).type") ?? "uri_folder"
-                    let optional = (try string(e.value["optional"], "optional")).map { ["true", "True", "yes"].contains($0) } ?? false
+                    try reader.allowed(e.value, ["type", "path", "mode", "default", "optional", "description", "value", "min", "max", "enum", "datastore"], in: "inputs.\(e.key)")
+                    let t = try reader.string(e.value["type"], "inputs.\(e.key).type") ?? "uri_folder"
+                    let optional = (try reader.string(e.value["optional"], "optional")).map { ["true", "True", "yes"].contains($0) } ?? false
                     if literalTypes.contains(t) {
-                        if let v = try string(e.value["value"], "value") ?? string(e.value["default"], "default") {
+                        if let v = try reader.string(e.value["value"], "value") ?? reader.string(e.value["default"], "default") {
                             job.inputs[e.key] = .literal(Self.typedLiteral(v, t))
                         } else {
                             job.inputs[e.key] = .optional(type: t)
                         }
                     } else if assetTypes.contains(t) {
-                        let path = try string(e.value["path"], "inputs.\(e.key).path")
-                        if path == nil && !optional { throw fail(e.line, "input '\(e.key)' of type \(t) needs a path") }
-                        job.inputs[e.key] = .asset(type: t, path: path, mode: try string(e.value["mode"], "mode"), optional: optional)
+                        let path = try reader.string(e.value["path"], "inputs.\(e.key).path")
+                        if path == nil && !optional { throw reader.fail(e.line, "input '\(e.key)' of type \(t) needs a path") }
+                        job.inputs[e.key] = .asset(type: t, path: path, mode: try reader.string(e.value["mode"], "mode"), optional: optional)
                     } else {
-                        throw fail(e.value["type"]?.line ?? e.line, "input '\(e.key)' has unknown type '\(t)'; accepted: \((literalTypes + assetTypes).joined(separator: ", "))")
+                        throw reader.fail(e.value["type"]?.line ?? e.line, "input '\(e.key)' has unknown type '\(t)'; accepted: \((literalTypes + assetTypes).joined(separator: ", "))")
                     }
                 default:
-                    throw fail(e.line, "input '\(e.key)' must be a value or a mapping with type and path")
+                    throw reader.fail(e.line, "input '\(e.key)' must be a value or a mapping with type and path")
                 }
             }
         }
@@ -184,10 +153,10 @@ public struct CommandJob: Sendable, Equatable {
                 case .null: job.outputs[e.key] = Output(type: "uri_folder", mode: nil)
                 case .mapping(let m, _) where m.isEmpty: job.outputs[e.key] = Output(type: "uri_folder", mode: nil)
                 case .mapping:
-                    try allowed(e.value, ["type", "mode", "path", "description", "name", "version"], "outputs.\(e.key)")
-                    job.outputs[e.key] = Output(type: try string(e.value["type"], "type") ?? "uri_folder", mode: try string(e.value["mode"], "mode"))
+                    try reader.allowed(e.value, ["type", "mode", "path", "description", "name", "version"], in: "outputs.\(e.key)")
+                    job.outputs[e.key] = Output(type: try reader.string(e.value["type"], "type") ?? "uri_folder", mode: try reader.string(e.value["mode"], "mode"))
                 default:
-                    throw fail(e.line, "output '\(e.key)' must be empty or a mapping with type")
+                    throw reader.fail(e.line, "output '\(e.key)' must be empty or a mapping with type")
                 }
             }
         }

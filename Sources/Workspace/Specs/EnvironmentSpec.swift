@@ -46,27 +46,16 @@ public struct EnvironmentSpec: Sendable, Equatable, Codable {
     /// Reads an environment from its YAML node. Paths (`conda_file`, `requirements`)
     /// are relative to `folder`; `file` names the YAML in errors.
     public static func parse(_ root: SpecNode, file: String, folder: String) throws -> EnvironmentSpec {
-        func fail(_ line: Int, _ message: String, hint: String? = nil) -> WorkspaceError {
-            WorkspaceError(.badConfig, "\(file):\(line): \(message)", hint: hint)
+        let reader = SpecReader(file: file)
+        guard case .mapping = root else {
+            throw reader.fail(root.line, "an environment is a mapping (name, image, conda_file, or python and pip)")
         }
-        guard case .mapping(let entries, _) = root else {
-            throw fail(root.line, "an environment is a mapping (name, image, conda_file, or python and pip)")
-        }
-        for e in entries where !keys.contains(e.key) {
-            throw fail(e.line, "unknown key '\(e.key)' in environment; accepted here: \(keys.joined(separator: ", "))")
-        }
-        func string(_ key: String) throws -> String? {
-            guard let node = root[key] else { return nil }
-            switch node {
-            case .scalar(let s, _, _): return s
-            case .null: return nil
-            default: throw fail(node.line, "'\(key)' must be a single value")
-            }
-        }
+        try reader.allowed(root, keys, in: "environment")
+        func string(_ key: String) throws -> String? { try reader.string(root[key], key) }
         var spec = EnvironmentSpec(name: try string("name"), version: try string("version"), description: try string("description"))
         spec.image = try string("image")
         if let build = root["build"] {
-            throw fail(build.line, "'build' (a Docker build context) cannot be realized without Docker",
+            throw reader.fail(build.line, "'build' (a Docker build context) cannot be realized without Docker",
                        hint: "describe the environment with conda_file, or python and pip")
         }
         if let python = try string("python") { spec.python = Self.pythonVersion(python) }
@@ -74,18 +63,18 @@ public struct EnvironmentSpec: Sendable, Equatable, Codable {
             switch pipNode {
             case .sequence(let items, _):
                 for item in items {
-                    guard case .scalar(let s, _, _) = item else { throw fail(item.line, "each pip entry is a requirement line, e.g. scikit-learn==1.5.2") }
+                    guard case .scalar(let s, _, _) = item else { throw reader.fail(item.line, "each pip entry is a requirement line, e.g. scikit-learn==1.5.2") }
                     spec.pip.append(try spec.localRequirement(s.trimmingCharacters(in: .whitespaces), folder: folder, line: item.line, file: file))
                 }
             case .null: break
-            default: throw fail(pipNode.line, "'pip' is a list of requirement lines")
+            default: throw reader.fail(pipNode.line, "'pip' is a list of requirement lines")
             }
         }
         func readFile(_ key: String) throws -> (text: String, path: String)? {
             guard let path = try string(key) else { return nil }
             let absolute = path.hasPrefix("/") ? path : folder + "/" + path
             guard let data = FileManager.default.contents(atPath: absolute) else {
-                throw fail(root[key]!.line, "\(key) '\(path)' not found (tried \(absolute))", hint: "paths are relative to the YAML file's folder")
+                throw reader.fail(root[key]!.line, "\(key) '\(path)' not found (tried \(absolute))", hint: "paths are relative to the YAML file's folder")
             }
             spec.files[path] = FileHashing.sha256(data).hex
             return (String(decoding: data, as: UTF8.self), absolute)

@@ -158,65 +158,36 @@ public struct SweepJob: Sendable {
     /// (relative to the sweep file's folder) and returns its tree and shown name.
     public static func parse(_ root: SpecNode, file: String,
                              readComponent: (String, Int) throws -> (spec: SpecNode, shown: String)) throws -> SweepJob {
-        func fail(_ line: Int, _ message: String, hint: String? = nil) -> WorkspaceError {
-            WorkspaceError(.badConfig, "\(file):\(line): \(message)", hint: hint)
-        }
-        guard case .mapping(let entries, _) = root else { throw fail(root.line, "a sweep job is a mapping of keys (type, trial, search_space, objective, ...)") }
-        for e in entries where !topKeys.contains(e.key) {
-            throw fail(e.line, "unknown key '\(e.key)' in a sweep job; accepted here: \(topKeys.joined(separator: ", "))")
-        }
-        func string(_ node: SpecNode?, _ key: String) throws -> String? {
-            guard let node else { return nil }
-            switch node {
-            case .scalar(let s, _, _): return s
-            case .null: return nil
-            default: throw fail(node.line, "'\(key)' must be a single value")
-            }
-        }
-        func number(_ node: SpecNode?, _ key: String, in where_: String) throws -> Double {
-            guard let node, let s = try string(node, key) else { throw fail(node?.line ?? 0, "\(where_) needs '\(key)'") }
-            guard let v = Double(s), v.isFinite else { throw fail(node.line, "'\(key)' in \(where_) must be a number, not '\(s)'") }
-            return v
-        }
-        func int(_ node: SpecNode?, _ key: String, min: Int) throws -> Int? {
-            guard let s = try string(node, key) else { return nil }
-            guard let v = Int(s) else { throw fail(node!.line, "'\(key)' must be a whole number, not '\(s)'") }
-            guard v >= min else { throw fail(node!.line, "'\(key)' must be at least \(min), not \(v)") }
-            return v
-        }
-        func allowed(_ node: SpecNode, _ keys: [String], _ where_: String) throws {
-            guard case .mapping(let m, _) = node else { throw fail(node.line, "'\(where_)' must be a mapping") }
-            for e in m where !keys.contains(e.key) {
-                throw fail(e.line, "unknown key '\(e.key)' in \(where_); accepted here: \(keys.joined(separator: ", "))")
-            }
-        }
+        let reader = SpecReader(file: file)
+        guard case .mapping = root else { throw reader.fail(root.line, "a sweep job is a mapping of keys (type, trial, search_space, objective, ...)") }
+        try reader.allowed(root, topKeys, in: "a sweep job")
 
         // The search space.
         guard let spaceNode = root["search_space"], case .mapping(let space, _) = spaceNode, !space.isEmpty else {
-            throw fail(root["search_space"]?.line ?? root.line, "a sweep job needs a search_space: a mapping of parameter names to distributions",
+            throw reader.fail(root["search_space"]?.line ?? root.line, "a sweep job needs a search_space: a mapping of parameter names to distributions",
                        hint: "e.g. search_space: {lr: {type: loguniform, min_value: -7, max_value: -1}}")
         }
         var parameters: [Parameter] = []
         for p in space {
             let where_ = "search_space.\(p.key)"
-            guard case .mapping = p.value else { throw fail(p.line, "\(where_) must be a mapping with type and its values") }
-            guard let type = try string(p.value["type"], "type") else {
-                throw fail(p.line, "\(where_) needs a type: choice, randint, uniform, quniform, loguniform, qloguniform, normal, qnormal, lognormal or qlognormal")
+            guard case .mapping = p.value else { throw reader.fail(p.line, "\(where_) must be a mapping with type and its values") }
+            guard let type = try reader.string(p.value["type"], "type") else {
+                throw reader.fail(p.line, "\(where_) needs a type: choice, randint, uniform, quniform, loguniform, qloguniform, normal, qnormal, lognormal or qlognormal")
             }
-            func keys(_ k: [String]) throws { try allowed(p.value, ["type"] + k, where_) }
+            func keys(_ k: [String]) throws { try reader.allowed(p.value, ["type"] + k, in: where_) }
             func range() throws -> (Double, Double) {
-                let a = try number(p.value["min_value"], "min_value", in: where_), b = try number(p.value["max_value"], "max_value", in: where_)
-                guard a < b else { throw fail(p.value["max_value"]!.line, "\(where_): max_value (\(ParamValue.double(b).rendered)) must be above min_value (\(ParamValue.double(a).rendered))") }
+                let a = try reader.number(p.value["min_value"], "min_value", in: where_), b = try reader.number(p.value["max_value"], "max_value", in: where_)
+                guard a < b else { throw reader.fail(p.value["max_value"]!.line, "\(where_): max_value (\(ParamValue.double(b).rendered)) must be above min_value (\(ParamValue.double(a).rendered))") }
                 return (a, b)
             }
             func q() throws -> Double {
-                let v = try number(p.value["q"], "q", in: where_)
-                guard v > 0 else { throw fail(p.value["q"]!.line, "\(where_): q must be above 0") }
+                let v = try reader.number(p.value["q"], "q", in: where_)
+                guard v > 0 else { throw reader.fail(p.value["q"]!.line, "\(where_): q must be above 0") }
                 return v
             }
             func gauss() throws -> (Double, Double) {
-                let m = try number(p.value["mu"], "mu", in: where_), s = try number(p.value["sigma"], "sigma", in: where_)
-                guard s > 0 else { throw fail(p.value["sigma"]!.line, "\(where_): sigma must be above 0") }
+                let m = try reader.number(p.value["mu"], "mu", in: where_), s = try reader.number(p.value["sigma"], "sigma", in: where_)
+                guard s > 0 else { throw reader.fail(p.value["sigma"]!.line, "\(where_): sigma must be above 0") }
                 return (m, s)
             }
             let expression: Expression
@@ -224,15 +195,15 @@ public struct SweepJob: Sendable {
             case "choice":
                 try keys(["values"])
                 guard case .sequence(let items, _)? = p.value["values"], !items.isEmpty else {
-                    throw fail(p.value["values"]?.line ?? p.line, "\(where_): choice needs values, a non-empty list")
+                    throw reader.fail(p.value["values"]?.line ?? p.line, "\(where_): choice needs values, a non-empty list")
                 }
                 expression = .choice(try items.map { item in
-                    guard case .scalar(let s, let quoted, _) = item else { throw fail(item.line, "\(where_): each value of a choice is a single value") }
+                    guard case .scalar(let s, let quoted, _) = item else { throw reader.fail(item.line, "\(where_): each value of a choice is a single value") }
                     return ParamValue.parse(s, quoted: quoted)
                 })
             case "randint":
                 try keys(["upper"])
-                guard let upper = try int(p.value["upper"], "upper", min: 1) else { throw fail(p.line, "\(where_): randint needs upper (values 0 to upper - 1)") }
+                guard let upper = try reader.int(p.value["upper"], "upper", min: 1) else { throw reader.fail(p.line, "\(where_): randint needs upper (values 0 to upper - 1)") }
                 expression = .randint(upper: Int64(upper))
             case "uniform": try keys(["min_value", "max_value"]); let (a, b) = try range(); expression = .uniform(min: a, max: b)
             case "quniform": try keys(["min_value", "max_value", "q"]); let (a, b) = try range(); expression = .quniform(min: a, max: b, q: try q())
@@ -243,7 +214,7 @@ public struct SweepJob: Sendable {
             case "lognormal": try keys(["mu", "sigma"]); let (m, s) = try gauss(); expression = .lognormal(mu: m, sigma: s)
             case "qlognormal": try keys(["mu", "sigma", "q"]); let (m, s) = try gauss(); expression = .qlognormal(mu: m, sigma: s, q: try q())
             default:
-                throw fail(p.value["type"]!.line, "\(where_): unknown type '\(type)'; accepted: choice, randint, uniform, quniform, loguniform, qloguniform, normal, qnormal, lognormal, qlognormal")
+                throw reader.fail(p.value["type"]!.line, "\(where_): unknown type '\(type)'; accepted: choice, randint, uniform, quniform, loguniform, qloguniform, normal, qnormal, lognormal, qlognormal")
             }
             parameters.append(Parameter(name: p.key, expression: expression, line: p.line))
         }
@@ -256,85 +227,85 @@ public struct SweepJob: Sendable {
             switch node {
             case .scalar(let s, _, _): type = s
             case .mapping:
-                try allowed(node, ["type", "seed", "rule", "logbase"], "sampling_algorithm")
-                type = try string(node["type"], "type")
+                try reader.allowed(node, ["type", "seed", "rule", "logbase"], in: "sampling_algorithm")
+                type = try reader.string(node["type"], "type")
             case .null: type = "random"
-            default: throw fail(node.line, "sampling_algorithm is \(known), or a mapping with type")
+            default: throw reader.fail(node.line, "sampling_algorithm is \(known), or a mapping with type")
             }
             switch type?.lowercased() {
             case "random":
                 var seed: UInt64?
-                if let s = try string(node["seed"], "seed") {
-                    guard let v = UInt64(s) else { throw fail(node["seed"]!.line, "sampling_algorithm.seed must be a whole number, not '\(s)'") }
+                if let s = try reader.string(node["seed"], "seed") {
+                    guard let v = UInt64(s) else { throw reader.fail(node["seed"]!.line, "sampling_algorithm.seed must be a whole number, not '\(s)'") }
                     seed = v
                 }
-                let rule = try string(node["rule"], "rule")?.lowercased() ?? "random"
-                guard rule == "random" || rule == "sobol" else { throw fail(node["rule"]!.line, "sampling_algorithm.rule is random or sobol, not '\(rule)'") }
+                let rule = try reader.string(node["rule"], "rule")?.lowercased() ?? "random"
+                guard rule == "random" || rule == "sobol" else { throw reader.fail(node["rule"]!.line, "sampling_algorithm.rule is random or sobol, not '\(rule)'") }
                 sampling = .random(seed: seed, sobol: rule == "sobol")
             case "grid":
                 for p in parameters where !p.expression.isDiscrete {
-                    throw fail(p.line, "grid sampling enumerates the search space, but \(p.name) is \(p.expression.typeName), a continuous distribution",
+                    throw reader.fail(p.line, "grid sampling enumerates the search space, but \(p.name) is \(p.expression.typeName), a continuous distribution",
                                hint: "give it as choice (or randint), or use sampling_algorithm: random or bayesian")
                 }
                 sampling = .grid
             case "bayesian":
                 sampling = .bayesian
             default:
-                throw fail(node.line, "unknown sampling_algorithm '\(type ?? "")'; accepted: \(known)")
+                throw reader.fail(node.line, "unknown sampling_algorithm '\(type ?? "")'; accepted: \(known)")
             }
         }
 
         // The objective.
         guard let objectiveNode = root["objective"] else {
-            throw fail(root.line, "a sweep job needs an objective: primary_metric (a metric the trial logs) and goal (maximize or minimize)")
+            throw reader.fail(root.line, "a sweep job needs an objective: primary_metric (a metric the trial logs) and goal (maximize or minimize)")
         }
-        try allowed(objectiveNode, ["primary_metric", "goal"], "objective")
-        guard let metric = try string(objectiveNode["primary_metric"], "primary_metric"), !metric.isEmpty else {
-            throw fail(objectiveNode.line, "objective needs primary_metric: the name of a metric the trial logs")
+        try reader.allowed(objectiveNode, ["primary_metric", "goal"], in: "objective")
+        guard let metric = try reader.string(objectiveNode["primary_metric"], "primary_metric"), !metric.isEmpty else {
+            throw reader.fail(objectiveNode.line, "objective needs primary_metric: the name of a metric the trial logs")
         }
-        let goalText = try string(objectiveNode["goal"], "goal")?.lowercased() ?? ""
+        let goalText = try reader.string(objectiveNode["goal"], "goal")?.lowercased() ?? ""
         guard let goal = Goal(rawValue: goalText) else {
-            throw fail(objectiveNode["goal"]?.line ?? objectiveNode.line, "objective.goal is maximize or minimize\(goalText.isEmpty ? "" : ", not '\(goalText)'")")
+            throw reader.fail(objectiveNode["goal"]?.line ?? objectiveNode.line, "objective.goal is maximize or minimize\(goalText.isEmpty ? "" : ", not '\(goalText)'")")
         }
 
         // Limits.
         var limits = Limits()
         if let node = root["limits"] {
-            try allowed(node, ["max_total_trials", "max_concurrent_trials", "timeout", "trial_timeout", "timeout_plus"], "limits")
-            limits.maxTotalTrials = try int(node["max_total_trials"], "limits.max_total_trials", min: 1)
-            limits.maxConcurrentTrials = try int(node["max_concurrent_trials"], "limits.max_concurrent_trials", min: 1)
-            limits.timeout = try int(node["timeout"], "limits.timeout", min: 1)
-            limits.trialTimeout = try int(node["trial_timeout"], "limits.trial_timeout", min: 1)
+            try reader.allowed(node, ["max_total_trials", "max_concurrent_trials", "timeout", "trial_timeout", "timeout_plus"], in: "limits")
+            limits.maxTotalTrials = try reader.int(node["max_total_trials"], "limits.max_total_trials", min: 1)
+            limits.maxConcurrentTrials = try reader.int(node["max_concurrent_trials"], "limits.max_concurrent_trials", min: 1)
+            limits.timeout = try reader.int(node["timeout"], "limits.timeout", min: 1)
+            limits.trialTimeout = try reader.int(node["trial_timeout"], "limits.trial_timeout", min: 1)
         }
 
         // Early termination.
         var early: EarlyTermination?
         if let node = root["early_termination"], !node.isNull {
             do {
-                try allowed(node, ["type", "evaluation_interval", "delay_evaluation", "slack_factor", "slack_amount", "truncation_percentage", "exclude_finished_jobs"], "early_termination")
-                let interval = try int(node["evaluation_interval"], "early_termination.evaluation_interval", min: 1) ?? 1
-                let delay = try int(node["delay_evaluation"], "early_termination.delay_evaluation", min: 0) ?? 0
-                let type = try string(node["type"], "type")?.lowercased() ?? ""
+                try reader.allowed(node, ["type", "evaluation_interval", "delay_evaluation", "slack_factor", "slack_amount", "truncation_percentage", "exclude_finished_jobs"], in: "early_termination")
+                let interval = try reader.int(node["evaluation_interval"], "early_termination.evaluation_interval", min: 1) ?? 1
+                let delay = try reader.int(node["delay_evaluation"], "early_termination.delay_evaluation", min: 0) ?? 0
+                let type = try reader.string(node["type"], "type")?.lowercased() ?? ""
                 let policy: Policy
                 switch type {
                 case "bandit":
-                    let factor = try node["slack_factor"].map { try number($0, "slack_factor", in: "early_termination") }
-                    let amount = try node["slack_amount"].map { try number($0, "slack_amount", in: "early_termination") }
+                    let factor = try node["slack_factor"].map { try reader.number($0, "slack_factor", in: "early_termination") }
+                    let amount = try node["slack_amount"].map { try reader.number($0, "slack_amount", in: "early_termination") }
                     guard (factor == nil) != (amount == nil) else {
-                        throw fail(node.line, "a bandit policy takes slack_factor or slack_amount (one of them)", hint: "e.g. slack_factor: 0.1 stops trials more than 10% worse than the best")
+                        throw reader.fail(node.line, "a bandit policy takes slack_factor or slack_amount (one of them)", hint: "e.g. slack_factor: 0.1 stops trials more than 10% worse than the best")
                     }
-                    if let v = factor ?? amount, v < 0 { throw fail(node.line, "early_termination: the slack must not be negative") }
+                    if let v = factor ?? amount, v < 0 { throw reader.fail(node.line, "early_termination: the slack must not be negative") }
                     policy = .bandit(slackFactor: factor, slackAmount: amount)
                 case "median_stopping":
                     policy = .medianStopping
                 case "truncation_selection":
-                    guard let p = try int(node["truncation_percentage"], "early_termination.truncation_percentage", min: 1), p <= 99 else {
-                        throw fail(node["truncation_percentage"]?.line ?? node.line, "truncation_selection needs truncation_percentage, 1 to 99")
+                    guard let p = try reader.int(node["truncation_percentage"], "early_termination.truncation_percentage", min: 1), p <= 99 else {
+                        throw reader.fail(node["truncation_percentage"]?.line ?? node.line, "truncation_selection needs truncation_percentage, 1 to 99")
                     }
-                    let excl = try string(node["exclude_finished_jobs"], "exclude_finished_jobs").map { ["true", "True", "yes"].contains($0) } ?? false
+                    let excl = try reader.string(node["exclude_finished_jobs"], "exclude_finished_jobs").map { ["true", "True", "yes"].contains($0) } ?? false
                     policy = .truncationSelection(percentage: p, excludeFinished: excl)
                 default:
-                    throw fail(node["type"]?.line ?? node.line, "unknown early_termination type '\(type)'; accepted: bandit, median_stopping, truncation_selection")
+                    throw reader.fail(node["type"]?.line ?? node.line, "unknown early_termination type '\(type)'; accepted: bandit, median_stopping, truncation_selection")
                 }
                 early = EarlyTermination(policy: policy, evaluationInterval: interval, delayEvaluation: delay)
             }
@@ -342,7 +313,7 @@ public struct SweepJob: Sendable {
 
         // The trial: inline, or a component file; the sweep's inputs, outputs and names go with it.
         guard let trialNode = root["trial"] else {
-            throw fail(root.line, "a sweep job needs a trial: the command job each trial runs (inline, or the path of a command component)")
+            throw reader.fail(root.line, "a sweep job needs a trial: the command job each trial runs (inline, or the path of a command component)")
         }
         var trial: SpecNode
         switch trialNode {
@@ -351,17 +322,17 @@ public struct SweepJob: Sendable {
             let path = given.hasPrefix("file:") ? String(given.dropFirst(5)) : given
             let component = try readComponent(path, line)
             trial = component.spec
-            guard case .mapping = trial else { throw fail(line, "the trial \(component.shown) is not a command component") }
-            if let t = try string(trial["type"], "type"), t != "command" {
-                throw fail(line, "the trial \(component.shown) is a \(t) component; a sweep's trial is a command component")
+            guard case .mapping = trial else { throw reader.fail(line, "the trial \(component.shown) is not a command component") }
+            if let t = try reader.string(trial["type"], "type"), t != "command" {
+                throw reader.fail(line, "the trial \(component.shown) is a \(t) component; a sweep's trial is a command component")
             }
         case .mapping:
-            try allowed(trialNode, trialKeys, "trial")
+            try reader.allowed(trialNode, trialKeys, in: "trial")
             trial = trialNode
         default:
-            throw fail(trialNode.line, "trial is an inline command job (command, code, environment) or the path of a command component")
+            throw reader.fail(trialNode.line, "trial is an inline command job (command, code, environment) or the path of a command component")
         }
-        guard trial["command"] != nil else { throw fail(trialNode.line, "the trial needs a command") }
+        guard trial["command"] != nil else { throw reader.fail(trialNode.line, "the trial needs a command") }
         // A component's own keys that a command job does not take.
         for key in ["version", "is_deterministic", "additional_includes", "$schema", "name", "display_name", "description", "tags", "properties", "type"] {
             trial.remove(key)
@@ -392,12 +363,12 @@ public struct SweepJob: Sendable {
         job.searchSpace = parameters
         // A value set with --set has no line of its own: the objective's then.
         job.objectiveLine = (objectiveNode["primary_metric"]?.line).flatMap { $0 > 0 ? $0 : nil } ?? objectiveNode.line
-        job.name = try string(root["name"], "name")
-        job.displayName = try string(root["display_name"], "display_name")
-        job.experimentName = try string(root["experiment_name"], "experiment_name")
-        job.description = try string(root["description"], "description")
+        job.name = try reader.string(root["name"], "name")
+        job.displayName = try reader.string(root["display_name"], "display_name")
+        job.experimentName = try reader.string(root["experiment_name"], "experiment_name")
+        job.description = try reader.string(root["description"], "description")
         if case .mapping(let tags, _)? = root["tags"] {
-            for t in tags { job.tags[t.key] = try string(t.value, "tags.\(t.key)") ?? "" }
+            for t in tags { job.tags[t.key] = try reader.string(t.value, "tags.\(t.key)") ?? "" }
         }
         return job
     }
