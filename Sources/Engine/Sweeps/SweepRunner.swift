@@ -86,28 +86,31 @@ public struct SweepRunner {
         let file = JobFile(type: .sweep, spec: spec, shown: jobFile, folder: String(absolute[..<absolute.lastIndex(of: "/")!]),
                            overrides: [], typeLine: spec["type"]?.line ?? 1)
         let sweep = try workspace.planSweep(file)
-        // Each trial as its own record says now (it may have finished after the parent's last update),
-        // and trials the parent's record had not caught up with (found through the index by their parent).
-        var summary = stored
+        // Every trial of this sweep as its own record says now: those in the parent's record (which
+        // may be behind: a trial can finish after the parent's last update) and those the index
+        // knows by their parent. A trial whose record cannot be read keeps what the parent says.
+        var ids = stored.trials.map(\.id)
         var children = RunFilter()
         children.parent = record.id
-        for child in try workspace.listRuns(children) where !summary.trials.contains(where: { $0.id == child.id }) {
-            guard let own = try? workspace.record(id: child.id), let index = own.trialIndex else { continue }
-            let params = own.params.filter { name, _ in sweep.searchSpace.contains { $0.name == name } }
-            summary.trials.append(.init(id: own.id, index: index, status: own.status, params: params,
-                                        objective: Self.objective(of: own, sweep.objective), reason: own.statusReason))
-        }
-        // One entry an index: a finished one when there is one.
-        func rank(_ t: SweepSummary.Trial) -> Int { [.completed, .failed, .stoppedByPolicy].contains(t.status) ? 0 : 1 }
-        summary.trials = Dictionary(grouping: summary.trials, by: \.index).values
-            .map { $0.min { rank($0) < rank($1) }! }.sorted { $0.index < $1.index }
-        for i in summary.trials.indices where !summary.trials[i].status.isFinal || summary.trials[i].status == .canceled || summary.trials[i].status == .lost {
-            if let own = try? workspace.record(id: summary.trials[i].id) {
-                summary.trials[i].status = own.status
-                summary.trials[i].objective = Self.objective(of: own, sweep.objective)
-                summary.trials[i].reason = own.statusReason
+        for child in try workspace.listRuns(children) where !ids.contains(child.id) { ids.append(child.id) }
+        var trials: [SweepSummary.Trial] = []
+        for id in ids {
+            let known = stored.trials.first { $0.id == id }
+            guard let own = try? workspace.record(id: id), let index = own.trialIndex ?? known?.index,
+                  own.status.isFinal || !(known?.status.isFinal ?? false) else {
+                // No record to read, or one left running by a trial the sweep recorded as failed.
+                if let known { trials.append(known) }
+                continue
             }
+            let params = known?.params ?? own.params.filter { name, _ in sweep.searchSpace.contains { $0.name == name } }
+            trials.append(.init(id: id, index: index, status: own.status, params: params,
+                                objective: Self.objective(of: own, sweep.objective), reason: own.statusReason))
         }
+        // One entry an index (a trial cut short and its rerun share one): a finished one when there is one.
+        func rank(_ t: SweepSummary.Trial) -> Int { [.completed, .failed, .stoppedByPolicy].contains(t.status) ? 0 : 1 }
+        var summary = stored
+        summary.trials = Dictionary(grouping: trials, by: \.index).values
+            .map { $0.min { rank($0) < rank($1) }! }.sorted { $0.index < $1.index }
         let live = try workspace.reopenRun(record.id) { $0.sweep = summary }
         observer.sweepStarted(live.record, summary: summary, resumed: true)
         var request = JobRequest(file: jobFile)
