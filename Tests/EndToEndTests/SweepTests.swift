@@ -372,4 +372,33 @@ func json(_ text: String) throws -> [String: Any] {
         #expect(cappedTrials.count == 1 && cappedTrials[0]["status"] as? String == "canceled", "\(cappedTrials)")
         #expect(try repo.ml("sweep", "show", "latest").stdout.contains("completed · the sweep's limits.timeout (1 s) was reached"))
     }
+
+    @Test("on a terminal a sweep keeps a status line (done, running, failed, stopped, the best so far); piped, it prints none")
+    func statusLineOnATerminal() throws {
+        let repo = try TestRepo(files: ["README.md": "# sweep\n",
+                                        // x = 0 fails; the others log score = x.
+                                        "score.sh": "[ \"$1\" = 0 ] && exit 1\necho \"{\\\"key\\\": \\\"score\\\", \\\"value\\\": $1}\" >> \"$GITML_METRICS\"\n",
+                                        "sweep.yml": """
+            type: sweep
+            trial: {code: ., command: "sh score.sh ${{search_space.x}}"}
+            sampling_algorithm: grid
+            search_space:
+              x: {type: choice, values: [1, 0, 3, 2]}
+            objective: {goal: maximize, primary_metric: score}
+            limits: {max_concurrent_trials: 1}
+
+            """])
+        // util-linux's script gives git-ml a terminal; its output (stdout and stderr) comes back as script's.
+        let shown = try exec(["script", "-qec", "\(gitmlBinary) run -f sweep.yml", "/dev/null"], cwd: repo.root)
+        #expect(shown.status == 0, "\(shown.stdout)")
+        let redraw = "\r\u{1b}[K"
+        #expect(shown.stdout.contains(redraw + "git-ml: 1 done · 1 running · 1 failed · 0 stopped · 3/4 · best score=1 (trial 0)"), "\(shown.stdout)")
+        #expect(shown.stdout.contains(redraw + "git-ml: 3 done · 0 running · 1 failed · 0 stopped · 4/4 · best score=3 (trial 2)"), "\(shown.stdout)")
+        // Each trial's own line clears the status line first, so none is left mid-line.
+        #expect(shown.stdout.contains(redraw + "git-ml: trial 3 completed score=2"), "\(shown.stdout)")
+
+        let piped = try repo.ml("run", "-f", "sweep.yml")
+        #expect(piped.status == 0 && piped.stderr.contains("git-ml: trial 3 completed score=2"), "\(piped.stderr)")
+        #expect(!piped.stderr.contains("\u{1b}") && !piped.stderr.contains("done ·"), "\(piped.stderr)")
+    }
 }

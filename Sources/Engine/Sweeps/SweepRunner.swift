@@ -268,6 +268,7 @@ public struct SweepRunner {
                     summary.trials[i].reason = error
                 }
                 shared.state.withLock { $0.reports[id]?.finished = true }
+                summary.pickBest()
                 save()
                 observer.trialFinished(summary.trials[i], summary: summary)
                 // Two trials completed and neither logged the primary metric: say so now, not after the last trial.
