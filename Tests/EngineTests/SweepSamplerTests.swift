@@ -129,14 +129,34 @@ import Workspace
         #expect(amount.decide(TrialReports(id: "b", values: [3, 1.6, 1.7], finished: false), all: [low]) == nil, "not an interval")
     }
 
-    @Test("median stopping compares with the other trials' running averages; truncation stops the lowest percentage")
+    @Test("bandit with slack_factor on a negative metric keeps the best trial and stops one beyond the slack, for either goal")
+    func banditNegativeMetric() {
+        let maximize = EarlyTerminationPolicy(Self.rule(.bandit(slackFactor: 0.1, slackAmount: nil)), goal: .maximize, metric: "neg_rmse")
+        let leader = TrialReports(id: "a", values: [-0.5], finished: false)
+        // The leader is never below its own slack: -0.5 - 0.5 * 0.1 / 1.1 = -0.5455.
+        #expect(maximize.decide(leader, all: [leader]) == nil)
+        #expect(maximize.decide(TrialReports(id: "b", values: [-0.54], finished: false), all: [leader]) == nil)
+        #expect(maximize.decide(TrialReports(id: "b", values: [-0.6], finished: false), all: [leader])
+                == "bandit policy at report 1: neg_rmse -0.6 is below best -0.5 - |-0.5| * 0.1 / (1 + 0.1) = -0.5455")
+        let minimize = EarlyTerminationPolicy(Self.rule(.bandit(slackFactor: 0.1, slackAmount: nil)), goal: .minimize, metric: "nll")
+        let low = TrialReports(id: "a", values: [-2], finished: false)
+        #expect(minimize.decide(low, all: [low]) == nil)
+        #expect(minimize.decide(TrialReports(id: "b", values: [-1.7], finished: false), all: [low])?.hasSuffix("above best -2 + |-2| * 0.1 = -1.8") == true)
+        #expect(minimize.decide(TrialReports(id: "b", values: [-1.9], finished: false), all: [low]) == nil)
+    }
+
+    @Test("median stopping compares with every trial's running average, its own too; truncation stops the lowest percentage")
     func medianAndTruncation() {
         let median = EarlyTerminationPolicy(Self.rule(.medianStopping), goal: .maximize, metric: "acc")
         let others = [TrialReports(id: "a", values: [0.5, 0.7], finished: true), TrialReports(id: "c", values: [0.3, 0.5], finished: false),
                       TrialReports(id: "d", values: [0.6, 0.8], finished: true)]
-        // Running averages at report 2: 0.6, 0.4, 0.7; median 0.6.
-        #expect(median.decide(TrialReports(id: "b", values: [0.2, 0.55], finished: false), all: others)?.contains("median 0.6 of 3") == true)
-        #expect(median.decide(TrialReports(id: "b", values: [0.2, 0.65], finished: false), all: others) == nil)
+        // Running averages at report 2: 0.6, 0.4, 0.7 and b's own; median (0.4 + 0.6) / 2 = 0.5 with b's 0.325.
+        let weak = TrialReports(id: "b", values: [0.2, 0.45], finished: false)
+        #expect(median.decide(weak, all: others + [weak])?.contains("acc 0.45 is worse than the median 0.5 of 4 trials'") == true)
+        let fair = TrialReports(id: "b", values: [0.2, 0.55], finished: false)
+        #expect(median.decide(fair, all: others + [fair]) == nil, "0.55 beats the median 0.5 of 0.375, 0.4, 0.6, 0.7")
+        // A trial alone is never below the median: its best is at least its average.
+        #expect(median.decide(weak, all: [weak]) == nil)
 
         let truncation = EarlyTerminationPolicy(Self.rule(.truncationSelection(percentage: 50, excludeFinished: false)), goal: .minimize, metric: "loss")
         let peers = [TrialReports(id: "a", values: [1.0], finished: false), TrialReports(id: "c", values: [2.0], finished: false),

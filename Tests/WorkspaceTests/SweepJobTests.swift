@@ -28,7 +28,7 @@ import Testing
             search_space:
               a: {type: choice, values: [16, 0.5, "x", gbdt]}
               b: {type: randint, upper: 5}
-              c: {type: uniform, min_value: 0.01, max_value: 0.9}
+              lr: {type: uniform, min_value: 0.01, max_value: 0.9}
               d: {type: quniform, min_value: 1, max_value: 100, q: 5}
               e: {type: loguniform, min_value: -7, max_value: -1}
               f: {type: qloguniform, min_value: 0, max_value: 5, q: 2}
@@ -119,5 +119,34 @@ import Testing
                 == "sweep.yml:5: objective.goal is maximize or minimize, not 'up'")
         #expect(error(Self.base + "search_space:\n  lr: {type: choice, values: [1]}\nmax_trials: 3\n")
                 .hasPrefix("sweep.yml:7: unknown key 'max_trials' in a sweep job"))
+        let space = "search_space:\n  lr: {type: choice, values: [1]}\n"
+        #expect(error(Self.base + space + "sampling_algorithm: {type: random, logbase: 10}\n")
+                .hasPrefix("sweep.yml:7: sampling_algorithm.logbase 10 is not supported"))
+        #expect(error(Self.base + space + "early_termination:\n  type: truncation_selection\n  truncation_percentage: 10\n  exclude_finished_jobs: maybe\n")
+                == "sweep.yml:10: early_termination.exclude_finished_jobs is true or false, not 'maybe'")
+        #expect(error(Self.base + space + "early_termination:\n  type: bandit\n  slack_amount: -1\n")
+                == "sweep.yml:9: early_termination.slack_amount must not be negative, not -1.0")
+        #expect(error("type: sweep\ntrial:\n  command: python train.py --lr ${{ search_space.learning_rate }}\n" + space + "objective: {goal: minimize, primary_metric: loss}\n")
+                == "sweep.yml:3: the trial's command uses ${{search_space.learning_rate}}, but the search_space has no learning_rate; it has lr")
+    }
+
+    @Test func whatAzuresToolsWriteIsRead() throws {
+        // Azure's REST defaults: evaluation_interval 0 (every report) and the slack not given as 0.
+        let s = try sweep(Self.base + """
+            search_space:
+              lr: {type: choice, values: [0.5, 2]}
+            sampling_algorithm: {type: random, logbase: e}
+            early_termination: {type: bandit, evaluation_interval: 0, delay_evaluation: 0, slack_factor: 0.2, slack_amount: 0}
+
+            """)
+        #expect(s.earlyTermination == SweepJob.EarlyTermination(policy: .bandit(slackFactor: 0.2, slackAmount: nil), evaluationInterval: 1, delayEvaluation: 0))
+        // ${{search_space.x}} with spaces inside the braces, as ${{ inputs.x }} may be written.
+        let spaced = try sweep("type: sweep\ntrial: {command: 'run --lr ${{ search_space.lr }} --again ${{search_space.lr}}'}\n"
+                               + "search_space:\n  lr: {type: choice, values: [0.5]}\nobjective: {goal: minimize, primary_metric: loss}\n")
+        if case .scalar(let command, _, _)? = spaced.trialSpec(with: ["lr": .double(0.5)])["command"] {
+            #expect(command == "run --lr 0.5 --again 0.5")
+        } else {
+            Issue.record("no command")
+        }
     }
 }

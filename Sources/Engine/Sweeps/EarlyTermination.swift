@@ -47,9 +47,14 @@ public struct EarlyTerminationPolicy: Sendable {
             guard let top = goal == .maximize ? bests.max() : bests.min() else { return nil }
             let threshold: Double
             let formula: String
-            if let factor {
+            if let factor, top >= 0 {
                 threshold = goal == .maximize ? top / (1 + factor) : top * (1 + factor)
                 formula = goal == .maximize ? "best \(n(top)) / (1 + \(n(factor)))" : "best \(n(top)) * (1 + \(n(factor)))"
+            } else if let factor {
+                // A negative best (a negated error, a log-likelihood): the slack is a fraction of its
+                // size, on the worse side, as it is for a positive one; best / (1 + f) would be better than best.
+                threshold = goal == .maximize ? top - abs(top) * factor / (1 + factor) : top + abs(top) * factor
+                formula = goal == .maximize ? "best \(n(top)) - |\(n(top))| * \(n(factor)) / (1 + \(n(factor)))" : "best \(n(top)) + |\(n(top))| * \(n(factor))"
             } else {
                 let a = amount ?? 0
                 threshold = goal == .maximize ? top - a : top + a
@@ -58,13 +63,14 @@ public struct EarlyTerminationPolicy: Sendable {
             guard worse(mine, than: threshold) else { return nil }
             return "bandit policy at report \(k): \(name) is \(goal == .maximize ? "below" : "above") \(formula) = \(n(threshold))"
         case .medianStopping:
-            // The running averages of the other trials that reached as many reports.
-            let averages = all.filter { $0.id != trial.id && $0.values.count >= k }.map { $0.values.prefix(k).reduce(0, +) / Double(k) }
+            // The running averages of every trial (this one too, as Azure ML says: "across all runs")
+            // that reached as many reports.
+            let averages = all.filter { $0.values.count >= k }.map { $0.values.prefix(k).reduce(0, +) / Double(k) }
             guard !averages.isEmpty else { return nil }
             let sorted = averages.sorted()
             let median = sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
             guard worse(mine, than: median) else { return nil }
-            return "median stopping policy at report \(k): \(name) is worse than the median \(n(median)) of \(averages.count) other trial(s)' running averages"
+            return "median stopping policy at report \(k): \(name) is worse than the median \(n(median)) of \(averages.count) trials' running averages"
         case .truncationSelection(let percentage, let excludeFinished):
             // The trials that reached as many reports, ranked by their best so far: the lowest percentage stops.
             let peers = all.filter { $0.values.count >= k && !(excludeFinished && $0.finished && $0.id != trial.id) }

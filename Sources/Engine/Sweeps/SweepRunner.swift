@@ -121,7 +121,8 @@ public struct SweepRunner {
     /// The best value of the primary metric a trial reported.
     static func objective(of record: RunRecord, _ objective: SweepJob.Objective) -> Double? {
         guard let m = record.metrics[objective.primaryMetric] else { return nil }
-        return objective.goal == .maximize ? m.max : m.min
+        let best = objective.goal == .maximize ? m.max : m.min
+        return best.isFinite ? best : nil
     }
 
     final class Shared: Sendable {
@@ -147,7 +148,7 @@ public struct SweepRunner {
         for t in summary.trials {
             // What finished trials reported feeds the policy's comparisons.
             if let record = try? workspace.record(id: t.id), let series = try? workspace.metricSeries(of: record) {
-                let values = series.filter { $0.key == sweep.objective.primaryMetric }.map(\.value)
+                let values = series.filter { $0.key == sweep.objective.primaryMetric && $0.value.isFinite }.map(\.value)
                 shared.state.withLock { $0.reports[t.id] = TrialReports(id: t.id, values: values, finished: true) }
             }
         }
@@ -347,7 +348,9 @@ final class TrialWatcher: JobObserver {
     }
 
     func metricsLogged(_ points: [MetricPoint]) {
-        let values = points.filter { $0.key == metric }.map(\.value)
+        // A value that is not a number (a diverged loss, NaN) is no report: it would compare as
+        // neither better nor worse and turn the policy off for every trial.
+        let values = points.filter { $0.key == metric && $0.value.isFinite }.map(\.value)
         guard !values.isEmpty else { return }
         shared.state.withLock { s in
             for v in values {

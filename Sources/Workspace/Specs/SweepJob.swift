@@ -229,6 +229,10 @@ public struct SweepJob: Sendable {
             case .mapping:
                 try reader.allowed(node, ["type", "seed", "rule", "logbase"], in: "sampling_algorithm")
                 type = try reader.string(node["type"], "type")
+                if let base = try reader.string(node["logbase"], "logbase"), base.lowercased() != "e" {
+                    throw reader.fail(node["logbase"]!.line, "sampling_algorithm.logbase \(base) is not supported: git-ml samples the log distributions in base e",
+                                      hint: "remove logbase, or give the bounds as natural logarithms (log10 x = ln x / 2.302585)")
+                }
             case .null: type = "random"
             default: throw reader.fail(node.line, "sampling_algorithm is \(known), or a mapping with type")
             }
@@ -283,18 +287,26 @@ public struct SweepJob: Sendable {
         if let node = root["early_termination"], !node.isNull {
             do {
                 try reader.allowed(node, ["type", "evaluation_interval", "delay_evaluation", "slack_factor", "slack_amount", "truncation_percentage", "exclude_finished_jobs"], in: "early_termination")
-                let interval = try reader.int(node["evaluation_interval"], "early_termination.evaluation_interval", min: 1) ?? 1
+                // Azure's own tools write 0 for "every report" (its REST default), as for no slack.
+                let interval = max(try reader.int(node["evaluation_interval"], "early_termination.evaluation_interval", min: 0) ?? 1, 1)
                 let delay = try reader.int(node["delay_evaluation"], "early_termination.delay_evaluation", min: 0) ?? 0
                 let type = try reader.string(node["type"], "type")?.lowercased() ?? ""
                 let policy: Policy
                 switch type {
                 case "bandit":
-                    let factor = try node["slack_factor"].map { try reader.number($0, "slack_factor", in: "early_termination") }
-                    let amount = try node["slack_amount"].map { try reader.number($0, "slack_amount", in: "early_termination") }
+                    func slack(_ key: String) throws -> Double? {
+                        guard let value = node[key], !value.isNull else { return nil }
+                        let v = try reader.number(value, key, in: "early_termination")
+                        guard v >= 0 else { throw reader.fail(value.line, "early_termination.\(key) must not be negative, not \(ParamValue.double(v).rendered)") }
+                        return v
+                    }
+                    var factor = try slack("slack_factor"), amount = try slack("slack_amount")
+                    // Azure writes the slack it was not given as 0: the other one is the policy's.
+                    if factor == 0, amount != nil { factor = nil }
+                    if amount == 0, factor != nil { amount = nil }
                     guard (factor == nil) != (amount == nil) else {
                         throw reader.fail(node.line, "a bandit policy takes slack_factor or slack_amount (one of them)", hint: "e.g. slack_factor: 0.1 stops trials more than 10% worse than the best")
                     }
-                    if let v = factor ?? amount, v < 0 { throw reader.fail(node.line, "early_termination: the slack must not be negative") }
                     policy = .bandit(slackFactor: factor, slackAmount: amount)
                 case "median_stopping":
                     policy = .medianStopping
@@ -302,7 +314,14 @@ public struct SweepJob: Sendable {
                     guard let p = try reader.int(node["truncation_percentage"], "early_termination.truncation_percentage", min: 1), p <= 99 else {
                         throw reader.fail(node["truncation_percentage"]?.line ?? node.line, "truncation_selection needs truncation_percentage, 1 to 99")
                     }
-                    let excl = try reader.string(node["exclude_finished_jobs"], "exclude_finished_jobs").map { ["true", "True", "yes"].contains($0) } ?? false
+                    var excl = false
+                    if let text = try reader.string(node["exclude_finished_jobs"], "exclude_finished_jobs") {
+                        switch text.lowercased() {
+                        case "true", "yes", "on": excl = true
+                        case "false", "no", "off": excl = false
+                        default: throw reader.fail(node["exclude_finished_jobs"]!.line, "early_termination.exclude_finished_jobs is true or false, not '\(text)'")
+                        }
+                    }
                     policy = .truncationSelection(percentage: p, excludeFinished: excl)
                 default:
                     throw reader.fail(node["type"]?.line ?? node.line, "unknown early_termination type '\(type)'; accepted: bandit, median_stopping, truncation_selection")
@@ -370,6 +389,12 @@ public struct SweepJob: Sendable {
         if case .mapping(let tags, _)? = root["tags"] {
             for t in tags { job.tags[t.key] = try reader.string(t.value, "tags.\(t.key)") ?? "" }
         }
+        // Every ${{search_space.X}} of the trial's command names a parameter of the space.
+        if case .scalar(let command, _, let line)? = job.trial["command"] {
+            for (_, name) in searchSpaceReferences(in: command) where !parameters.contains(where: { $0.name == name }) {
+                throw reader.fail(line, "the trial's command uses ${{search_space.\(name)}}, but the search_space has no \(name); it has \(parameters.map(\.name).joined(separator: ", "))")
+            }
+        }
         return job
     }
 
@@ -378,20 +403,32 @@ public struct SweepJob: Sendable {
     /// (a component's command reads it as `${{inputs.NAME}}`).
     public func trialSpec(with values: [String: ParamValue]) -> SpecNode {
         var spec = trial
-        if case .scalar(var command, let quoted, let line)? = spec["command"] {
-            for (name, value) in values {
-                for form in ["${{search_space.\(name)}}", "${{ search_space.\(name) }}"] {
-                    command = command.replacingOccurrences(of: form, with: value.rendered)
-                }
+        if case .scalar(let command, let quoted, let line)? = spec["command"] {
+            var out = "", rest = Substring(command)
+            for (range, name) in Self.searchSpaceReferences(in: command) {
+                out += command[rest.startIndex..<range.lowerBound]
+                out += values[name]?.rendered ?? String(command[range])
+                rest = command[range.upperBound...]
             }
-            spec.set(path: ["command"], to: .scalar(command, quoted: quoted, line: line))
+            spec.set(path: ["command"], to: .scalar(out + rest, quoted: quoted, line: line))
         }
         for (name, value) in values {
-            spec.set(path: ["inputs", name], to: .scalar(value.rendered, quoted: value.isString, line: 0))
+            let line = searchSpace.first { $0.name == name }?.line ?? trialLine
+            spec.set(path: ["inputs", name], to: .scalar(value.rendered, quoted: value.isString, line: line))
             // As Azure ML's SDK documents for a sweep's trials.
-            spec.set(path: ["environment_variables", "AZUREML_SWEEP_\(name)"], to: .scalar(value.rendered, quoted: true, line: 0))
+            spec.set(path: ["environment_variables", "AZUREML_SWEEP_\(name)"], to: .scalar(value.rendered, quoted: true, line: line))
         }
         return spec
+    }
+
+    /// Each `${{search_space.NAME}}` in a command (spaces allowed inside the braces), in order.
+    static func searchSpaceReferences(in command: String) -> [(range: Range<String.Index>, name: String)] {
+        guard command.contains("search_space") else { return [] }
+        let pattern = try! NSRegularExpression(pattern: #"\$\{\{\s*search_space\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}"#)
+        return pattern.matches(in: command, range: NSRange(command.startIndex..., in: command)).compactMap { m in
+            guard let whole = Range(m.range, in: command), let name = Range(m.range(at: 1), in: command) else { return nil }
+            return (whole, String(command[name]))
+        }
     }
 }
 
