@@ -401,4 +401,53 @@ func json(_ text: String) throws -> [String: Any] {
         #expect(piped.status == 0 && piped.stderr.contains("git-ml: trial 3 completed score=2"), "\(piped.stderr)")
         #expect(!piped.stderr.contains("\u{1b}") && !piped.stderr.contains("done ·"), "\(piped.stderr)")
     }
+
+    @Test("a trial started just before a crash and never recorded (the parent's record lags by up to a second) runs on resume")
+    func aTrialNeverRecordedRunsOnResume() throws {
+        let repo = try TestRepo(files: ["README.md": "# sweep\n",
+                                        "score.sh": "echo \"{\\\"key\\\": \\\"score\\\", \\\"value\\\": $1}\" >> \"$GITML_METRICS\"\n",
+                                        "sweep.yml": """
+            type: sweep
+            trial: {code: ., command: "sh score.sh ${{search_space.x}}"}
+            sampling_algorithm: grid
+            search_space:
+              x: {type: choice, values: [1, 2, 3, 4]}
+            objective: {goal: maximize, primary_metric: score}
+            limits: {max_concurrent_trials: 1}
+
+            """])
+        #expect(try repo.ml("run", "-f", "sweep.yml").status == 0)
+        let shown = try json(try repo.ml("sweep", "show", "latest", "--json").stdout)
+        let sweepID = shown["id"] as! String
+        let lost = (shown["trials"] as! [[String: Any]]).first { $0["index"] as? Int == 1 }!["id"] as! String
+        // What a crash in that second leaves: trial 1 neither in the parent's record nor recorded itself,
+        // trial 2 and 3 recorded, the sweep cut short.
+        var record = try repo.record(sweepID)
+        record["status"] = "canceled"
+        var summary = record["sweep"] as! [String: Any]
+        summary["trials"] = (summary["trials"] as! [[String: Any]]).filter { $0["index"] as? Int != 1 }
+        record["sweep"] = summary
+        try repo.write("edited-run.json", String(decoding: try JSONSerialization.data(withJSONObject: record), as: UTF8.self))
+        let script = """
+            set -e
+            ref=refs/ml/runs/\(sweepID)
+            blob=$(git hash-object -w edited-run.json)
+            export GIT_INDEX_FILE=.git/edit-index
+            git read-tree $ref
+            git update-index --cacheinfo 100644,$blob,run.json
+            git update-ref $ref $(git commit-tree $(git write-tree) -p $ref -m run)
+            git update-ref -d refs/ml/runs/\(lost)
+            rm edited-run.json .git/edit-index
+            """
+        let edited = try exec(["sh", "-c", script], cwd: repo.root)
+        #expect(edited.status == 0, "\(edited.stderr)")
+        #expect(try json(try repo.ml("sweep", "show", sweepID, "--json").stdout)["trials"].map { ($0 as! [Any]).count } == 3)
+
+        let resumed = try repo.ml("sweep", "resume", sweepID)
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        let trials = try json(try repo.ml("sweep", "show", sweepID, "--json").stdout)["trials"] as! [[String: Any]]
+        #expect(trials.count == 4 && trials.allSatisfy { $0["status"] as? String == "completed" }, "\(trials)")
+        let again = trials.first { $0["index"] as? Int == 1 }
+        #expect(again?["id"] as? String != lost && again?["params"] as? [String: String] == ["x": "2"], "\(trials)")
+    }
 }

@@ -153,6 +153,9 @@ public struct SweepRunner {
             }
         }
         var nextIndex = ((summary.trials + again).map(\.index).max() ?? -1) + 1
+        // Numbers below the highest with no trial at all: started just before a crash, in the second
+        // the parent's record lags, and never written. They run now, drawn for their own number.
+        var missing = (0..<nextIndex).filter { i in !(summary.trials + again).contains { $0.index == i } }
         var running: [String: SweepSummary.Trial] = [:]
         var exhausted = false
         let signals = SignalForwarder(supervisors: [])
@@ -237,6 +240,12 @@ public struct SweepRunner {
                             values[p.name] = Self.value(text, of: p.expression)
                         }
                         try launch(index: t.index, values: values)
+                        continue
+                    }
+                    if !missing.isEmpty {
+                        let i = missing.removeFirst()
+                        let history = summary.trials.map { SampledTrial(params: $0.params, objective: $0.objective) }
+                        if let values = sampler.next(index: i, history: history) { try launch(index: i, values: values) }
                         continue
                     }
                     guard !exhausted, nextIndex < summary.limits.maxTotalTrials else { break }
