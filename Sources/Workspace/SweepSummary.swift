@@ -50,9 +50,12 @@ public struct SweepSummary: Codable, Sendable, Equatable {
     public var limits: Limits
     public var trials: [Trial] = []
     public var best: Trial?
+    /// Seconds the sweep has run so far, over every session (a resume goes on from it), for `limits.timeout`.
+    public var elapsedSeconds: Double?
 
     enum CodingKeys: String, CodingKey {
         case searchSpace = "search_space", sampling, seed, objective, earlyTermination = "early_termination", limits, trials, best
+        case elapsedSeconds = "elapsed_seconds"
     }
 
     public init(searchSpace: [String: String], sampling: String, seed: UInt64, objective: Objective,

@@ -144,8 +144,13 @@ func json(_ text: String) throws -> [String: Any] {
         let cutShort = (first["trials"] as! [[String: Any]]).filter { $0["status"] as? String != "completed" }
         #expect(!cutShort.isEmpty)
 
+        // The time used so far is kept for limits.timeout, and the resumed session adds to it.
+        let sweepID = first["id"] as! String
+        let usedBefore = (try repo.record(sweepID)["sweep"] as? [String: Any])?["elapsed_seconds"] as? Double ?? 0
+        #expect(usedBefore > 0)
         let resumed = try repo.ml("sweep", "resume", "latest")
         #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(((try repo.record(sweepID)["sweep"] as? [String: Any])?["elapsed_seconds"] as? Double ?? 0) > usedBefore)
         let last = try json(try repo.ml("sweep", "show", "latest", "--json").stdout)
         #expect(last["status"] as? String == "completed")
         let trials = last["trials"] as! [[String: Any]]

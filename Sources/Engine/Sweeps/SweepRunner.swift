@@ -160,7 +160,8 @@ public struct SweepRunner {
         var exhausted = false
         let signals = SignalForwarder(supervisors: [])
         defer { signals.stop() }
-        let started = monotonicSeconds()
+        // limits.timeout counts the sweep's whole time: what sessions before a resume used, and this one.
+        let started = monotonicSeconds(), before = summary.elapsedSeconds ?? 0
         var interruption: StopRequest?
         let slots = summary.limits.maxConcurrentTrials
         // Set when the first trials finished without logging the primary metric: the sweep cannot rank anything.
@@ -175,6 +176,7 @@ public struct SweepRunner {
             unsaved = true
             guard now || monotonicSeconds() - lastSave >= 1 else { return }
             summary.pickBest()
+            summary.elapsedSeconds = ((before + monotonicSeconds() - started) * 1000).rounded() / 1000
             live.update { $0.sweep = summary }
             // A failed update is made again later; the final record is what must succeed.
             try? workspace.checkpointRun(live)
@@ -222,7 +224,7 @@ public struct SweepRunner {
             if interruption == nil {
                 if let s = signals.cancelSignal {
                     interruption = StopRequest(status: .canceled, reason: "the sweep was interrupted (\(RunExecutor.signalName(s))); git ml sweep resume \(live.record.id) goes on")
-                } else if let limit = summary.limits.timeout, monotonicSeconds() - started > Double(limit) {
+                } else if let limit = summary.limits.timeout, before + monotonicSeconds() - started > Double(limit) {
                     interruption = StopRequest(status: .canceled, reason: "the sweep's limits.timeout (\(limit) s) was reached")
                 }
                 if let interruption {
@@ -295,6 +297,7 @@ public struct SweepRunner {
         }
 
         summary.pickBest()
+        summary.elapsedSeconds = ((before + monotonicSeconds() - started) * 1000).rounded() / 1000
         live.update { record in
             record.sweep = summary
             // Azure ML names the best trial in the parent's `best_child_run_id`.
