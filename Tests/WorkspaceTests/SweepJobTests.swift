@@ -120,6 +120,9 @@ import Testing
         #expect(error(Self.base + "search_space:\n  lr: {type: choice, values: [1]}\nmax_trials: 3\n")
                 .hasPrefix("sweep.yml:7: unknown key 'max_trials' in a sweep job"))
         let space = "search_space:\n  lr: {type: choice, values: [1]}\n"
+        let wide = (0..<33).map { "  p\($0): {type: uniform, min_value: 0, max_value: 1}\n" }.joined()
+        #expect(error(Self.base.replacingOccurrences(of: "${{search_space.lr}}", with: "${{search_space.p0}}") + "search_space:\n" + wide
+                      + "sampling_algorithm:\n  type: random\n  rule: sobol\n") == "sweep.yml:41: rule: sobol draws up to 32 parameters; this search space has 33")
         #expect(error(Self.base + space + "sampling_algorithm: {type: random, logbase: 10}\n")
                 .hasPrefix("sweep.yml:7: sampling_algorithm.logbase 10 is not supported"))
         #expect(error(Self.base + space + "early_termination:\n  type: truncation_selection\n  truncation_percentage: 10\n  exclude_finished_jobs: maybe\n")

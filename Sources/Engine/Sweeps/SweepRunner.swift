@@ -38,10 +38,6 @@ public struct SweepRunner {
         // Azure's defaults: 1000 trials (grid: the whole space, up to that); here, as many at once as there are cores.
         let total = sweep.limits.maxTotalTrials ?? space.gridSize.map { min($0, 1000) } ?? 1000
         let slots = sweep.limits.maxConcurrentTrials ?? ProcessInfo.processInfo.activeProcessorCount
-        if case .random(_, true) = sweep.sampling, space.dimensions > Sobol.maxDimensions {
-            throw WorkspaceError(.badConfig, "\(file.shown): rule: sobol draws up to \(Sobol.maxDimensions) parameters; this search space has \(space.dimensions)",
-                                 hint: "use rule: random")
-        }
         // A trial that cannot be planned (a missing input, a bad environment) stops the sweep before it starts.
         _ = try workspace.planTrial(sweep, file: file, values: sweep.sampler(seed: seed).next(index: 0, history: []) ?? [:])
 
@@ -138,7 +134,6 @@ public struct SweepRunner {
     func drive(_ live: LiveRun, sweep: SweepJob, file: JobFile, request: JobRequest, summary start: SweepSummary,
                observer: SweepObserver) throws -> RunRecord {
         var summary = start
-        let space = SearchSpace(sweep.searchSpace)
         let sampler = sweep.sampler(seed: summary.seed)
         let policy = sweep.earlyTermination.map { EarlyTerminationPolicy($0, goal: sweep.objective.goal, metric: sweep.objective.primaryMetric) }
         let shared = Shared()

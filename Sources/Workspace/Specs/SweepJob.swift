@@ -245,6 +245,10 @@ public struct SweepJob: Sendable {
                 }
                 let rule = try reader.string(node["rule"], "rule")?.lowercased() ?? "random"
                 guard rule == "random" || rule == "sobol" else { throw reader.fail(node["rule"]!.line, "sampling_algorithm.rule is random or sobol, not '\(rule)'") }
+                // The Sobol direction numbers git-ml carries (Joe and Kuo's) reach 32 dimensions.
+                if rule == "sobol", parameters.count > 32 {
+                    throw reader.fail(node["rule"]!.line, "rule: sobol draws up to 32 parameters; this search space has \(parameters.count)", hint: "use rule: random")
+                }
                 sampling = .random(seed: seed, sobol: rule == "sobol")
             case "grid":
                 for p in parameters where !p.expression.isDiscrete {
