@@ -378,21 +378,26 @@ func json(_ text: String) throws -> [String: Any] {
         #expect(try repo.ml("sweep", "show", "latest").stdout.contains("completed · the sweep's limits.timeout (1 s) was reached"))
     }
 
-    @Test("on a terminal a sweep keeps a status line (done, running, failed, stopped, the best so far); piped, it prints none")
-    func statusLineOnATerminal() throws {
-        let repo = try TestRepo(files: ["README.md": "# sweep\n",
-                                        // x = 0 fails; the others log score = x.
-                                        "score.sh": "[ \"$1\" = 0 ] && exit 1\necho \"{\\\"key\\\": \\\"score\\\", \\\"value\\\": $1}\" >> \"$GITML_METRICS\"\n",
-                                        "sweep.yml": """
+    /// A repository whose sweep.yml runs a grid over x, one trial at a time; a trial logs score = x
+    /// through $GITML_METRICS with a shell line, and fails for x = 0.
+    func scoreSweep(values: String) throws -> TestRepo {
+        try TestRepo(files: ["README.md": "# sweep\n",
+                             "score.sh": "[ \"$1\" = 0 ] && exit 1\necho \"{\\\"key\\\": \\\"score\\\", \\\"value\\\": $1}\" >> \"$GITML_METRICS\"\n",
+                             "sweep.yml": """
             type: sweep
             trial: {code: ., command: "sh score.sh ${{search_space.x}}"}
             sampling_algorithm: grid
             search_space:
-              x: {type: choice, values: [1, 0, 3, 2]}
+              x: {type: choice, values: [\(values)]}
             objective: {goal: maximize, primary_metric: score}
             limits: {max_concurrent_trials: 1}
 
             """])
+    }
+
+    @Test("on a terminal a sweep keeps a status line (done, running, failed, stopped, the best so far); piped, it prints none")
+    func statusLineOnATerminal() throws {
+        let repo = try scoreSweep(values: "1, 0, 3, 2")
         // util-linux's script gives git-ml a terminal; its output (stdout and stderr) comes back as script's.
         let shown = try exec(["script", "-qec", "\(gitmlBinary) run -f sweep.yml", "/dev/null"], cwd: repo.root)
         #expect(shown.status == 0, "\(shown.stdout)")
@@ -409,18 +414,7 @@ func json(_ text: String) throws -> [String: Any] {
 
     @Test("a trial started just before a crash and never recorded (the parent's record lags by up to a second) runs on resume")
     func aTrialNeverRecordedRunsOnResume() throws {
-        let repo = try TestRepo(files: ["README.md": "# sweep\n",
-                                        "score.sh": "echo \"{\\\"key\\\": \\\"score\\\", \\\"value\\\": $1}\" >> \"$GITML_METRICS\"\n",
-                                        "sweep.yml": """
-            type: sweep
-            trial: {code: ., command: "sh score.sh ${{search_space.x}}"}
-            sampling_algorithm: grid
-            search_space:
-              x: {type: choice, values: [1, 2, 3, 4]}
-            objective: {goal: maximize, primary_metric: score}
-            limits: {max_concurrent_trials: 1}
-
-            """])
+        let repo = try scoreSweep(values: "1, 2, 3, 4")
         #expect(try repo.ml("run", "-f", "sweep.yml").status == 0)
         let shown = try json(try repo.ml("sweep", "show", "latest", "--json").stdout)
         let sweepID = shown["id"] as! String

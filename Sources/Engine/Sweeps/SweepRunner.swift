@@ -85,13 +85,14 @@ public struct SweepRunner {
         // Every trial of this sweep as its own record says now: those in the parent's record (which
         // may be behind: a trial can finish after the parent's last update) and those the index
         // knows by their parent. A trial whose record cannot be read keeps what the parent says.
+        let stated = Dictionary(stored.trials.map { ($0.id, $0) }) { first, _ in first }
         var ids = stored.trials.map(\.id)
         var children = RunFilter()
         children.parent = record.id
-        for child in try workspace.listRuns(children) where !ids.contains(child.id) { ids.append(child.id) }
+        for child in try workspace.listRuns(children) where stated[child.id] == nil { ids.append(child.id) }
         var trials: [SweepSummary.Trial] = []
         for id in ids {
-            let known = stored.trials.first { $0.id == id }
+            let known = stated[id]
             guard let own = try? workspace.record(id: id), let index = own.trialIndex ?? known?.index,
                   own.status.isFinal || !(known?.status.isFinal ?? false) else {
                 // No record to read, or one left running by a trial the sweep recorded as failed.
@@ -147,10 +148,11 @@ public struct SweepRunner {
                 shared.state.withLock { $0.reports[t.id] = TrialReports(id: t.id, values: values, finished: true) }
             }
         }
-        var nextIndex = ((summary.trials + again).map(\.index).max() ?? -1) + 1
+        let taken = Set((summary.trials + again).map(\.index))
+        var nextIndex = (taken.max() ?? -1) + 1
         // Numbers below the highest with no trial at all: started just before a crash, in the second
         // the parent's record lags, and never written. They run now, drawn for their own number.
-        var missing = (0..<nextIndex).filter { i in !(summary.trials + again).contains { $0.index == i } }
+        var missing = (0..<nextIndex).filter { !taken.contains($0) }
         var running: [String: SweepSummary.Trial] = [:]
         var exhausted = false
         let signals = SignalForwarder(supervisors: [])
